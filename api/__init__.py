@@ -1,0 +1,1 @@
+"""The producer API (DRF): jobs and task definitions, authenticated by API key."""

@@ -1,0 +1,44 @@
+"""One exception handler: every error is JSON with a ``message`` saying what is wrong
+and ``details`` naming the field, task id or cycle."""
+
+from __future__ import annotations
+
+import logging
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_handler
+
+from jobmanager.domain.errors import JobManagerError
+from jobmanager.domain.redaction import redact_obj
+
+log = logging.getLogger(__name__)
+
+
+def _first_message(details) -> str:
+    if isinstance(details, dict):
+        for field, value in details.items():
+            inner = _first_message(value)
+            return f"{field}: {inner}" if field != "non_field_errors" else inner
+    if isinstance(details, list) and details:
+        return _first_message(details[0])
+    return str(details)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, JobManagerError):
+        if exc.status_code >= 500:
+            log.error("service error: %s", exc.message)
+        return Response(redact_obj(exc.as_dict()), status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            {"message": "invalid request: " + _first_message(exc.detail), "code": "invalid", "details": exc.detail},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    response = drf_handler(exc, context)
+    if response is not None:
+        detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
+        response.data = {"message": str(detail), "code": getattr(exc, "default_code", "error")}
+        return response
+    log.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
+    return Response({"message": "internal error", "code": "internal"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)

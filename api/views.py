@@ -1,0 +1,82 @@
+"""One view per operation: parse input, call one service, render the result."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jobmanager.domain.events import Source
+from jobmanager.services import jobs, queries, task_definitions
+
+from . import serializers as s
+from .authentication import tenant_of
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class JobListCreateView(APIView):
+    """`GET /jobs` lists jobs newest first (`?status=&limit=&cursor=`);
+    `POST /jobs` submits a job: `{"name", "tasks": [{"taskId", "taskDefinition", "input", "dependsOn"}], "metadata"}`.
+    Send an `Idempotency-Key` header to make a retried submission return the first job."""
+
+    def get(self, request: Request) -> Response:
+        params = _valid(s.ListJobsInput, request.query_params)
+        page = queries.list_jobs(tenant_id=tenant_of(request), **params)
+        return Response({"jobs": page.items, "nextCursor": page.next_cursor})
+
+    def post(self, request: Request) -> Response:
+        data = _valid(s.CreateJobInput, request.data)
+        result = jobs.create_job(
+            tenant_id=tenant_of(request),
+            name=data["name"],
+            tasks=s.task_specs(data["tasks"]),
+            metadata=data["metadata"],
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            source=Source.API,
+        )
+        replayed = result.pop("replayed")
+        return Response(result, status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
+
+
+class JobDetailView(APIView):
+    """`GET /jobs/{jobId}`: the job and its tasks (`?taskLimit=&cursor=` to page through big jobs)."""
+
+    def get(self, request: Request, job_id: str) -> Response:
+        params = _valid(s.GetJobInput, request.query_params)
+        return Response(
+            queries.get_job(
+                tenant_id=tenant_of(request), job_id=job_id, task_limit=params.get("taskLimit"),
+                cursor=params.get("cursor"),
+            )
+        )
+
+
+class JobTasksView(APIView):
+    """`POST /jobs/{jobId}/tasks`: add tasks to a running job; they may depend on existing tasks."""
+
+    def post(self, request: Request, job_id: str) -> Response:
+        data = _valid(s.AddTasksInput, request.data)
+        result = jobs.add_tasks(tenant_id=tenant_of(request), job_id=job_id, tasks=s.task_specs(data["tasks"]))
+        return Response(result, status=status.HTTP_201_CREATED)
+
+
+class TaskDefinitionListView(APIView):
+    """`GET /task-definitions`: every task definition."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"taskDefinitions": [d.to_dict() for d in task_definitions.list_task_definitions()]})
+
+
+class TaskDefinitionDetailView(APIView):
+    """`PUT /task-definitions/{name}`: create or replace a definition (`kind`: `agent` or `command`)."""
+
+    def put(self, request: Request, name: str) -> Response:
+        data = _valid(s.TaskDefinitionInput, request.data)
+        definition, created = task_definitions.put_task_definition(tenant_id=tenant_of(request), name=name, body=data)
+        return Response(definition.to_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,1 @@
+"""Job manager: the core (domain, store, AWS adapters, services) and the Django project."""

@@ -1,0 +1,70 @@
+"""S3: task artifacts and anything too large for an event, a message or an item.
+Large values travel as a pointer ``{"bucket", "key", "size"}``."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from jobmanager.config import get_config
+from jobmanager.domain.errors import JobManagerError, NotFound
+
+from .clients import client
+
+
+def _bucket() -> str:
+    bucket = get_config().s3_bucket
+    if not bucket:
+        raise JobManagerError("S3_BUCKET is not configured")
+    return bucket
+
+
+def artifact_key(job_id: str, task_id: str, attempt: int, name: str) -> str:
+    return f"jobs/{job_id}/tasks/{task_id}/attempt-{attempt}/{name}"
+
+
+def put_bytes(key: str, data: bytes, *, content_type: str = "application/octet-stream") -> dict[str, Any]:
+    bucket = _bucket()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+    return {"bucket": bucket, "key": key, "size": len(data)}
+
+
+def put_text(key: str, text: str) -> dict[str, Any]:
+    return put_bytes(key, text.encode("utf-8"), content_type="text/plain; charset=utf-8")
+
+
+def put_json(key: str, value: Any) -> dict[str, Any]:
+    data = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return put_bytes(key, data, content_type="application/json")
+
+
+def upload_file(path: Path, key: str) -> dict[str, Any]:
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    bucket = _bucket()
+    client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+    return {"bucket": bucket, "key": key, "size": path.stat().st_size}
+
+
+def get_bytes(pointer: dict[str, Any]) -> bytes:
+    try:
+        response = client("s3").get_object(Bucket=pointer.get("bucket") or _bucket(), Key=pointer["key"])
+    except client("s3").exceptions.NoSuchKey as exc:
+        raise NotFound(f"object {pointer['key']} not found") from exc
+    return response["Body"].read()
+
+
+def get_text(pointer: dict[str, Any]) -> str:
+    return get_bytes(pointer).decode("utf-8", errors="replace")
+
+
+def get_json(pointer: dict[str, Any]) -> Any:
+    return json.loads(get_bytes(pointer))
+
+
+def presigned_url(pointer: dict[str, Any], *, expires: int = 300, filename: str | None = None) -> str:
+    params: dict[str, Any] = {"Bucket": pointer.get("bucket") or _bucket(), "Key": pointer["key"]}
+    if filename:
+        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+    return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires)

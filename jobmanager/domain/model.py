@@ -1,0 +1,114 @@
+"""States, task specs and task definitions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_TASK_STATES
+
+
+TERMINAL_TASK_STATES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+)
+ACTIVE_TASK_STATES = frozenset({TaskStatus.QUEUED, TaskStatus.RUNNING})
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not JobStatus.RUNNING
+
+
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEFINITION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task as submitted: which definition, with what input, after which tasks."""
+
+    task_id: str
+    task_definition: str
+    input: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+
+
+class DefinitionKind(StrEnum):
+    AGENT = "agent"
+    COMMAND = "command"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDefinition:
+    name: str
+    kind: DefinitionKind
+    description: str = ""
+    role: str = ""
+    tag: str = ""
+    instructions: str = ""
+    model: str | None = None
+    max_turns: int = 10
+    allowed_tools: tuple[str, ...] = ()
+    timeout_seconds: int = 120
+    max_attempts: int = 3
+    command: tuple[str, ...] = ()
+    version: int = 0
+    updated_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": str(self.kind),
+            "description": self.description,
+            "role": self.role,
+            "tag": self.tag,
+            "instructions": self.instructions,
+            "model": self.model,
+            "maxTurns": self.max_turns,
+            "allowedTools": list(self.allowed_tools),
+            "timeoutSeconds": self.timeout_seconds,
+            "maxAttempts": self.max_attempts,
+            "command": list(self.command),
+            "version": self.version,
+            "updatedAt": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskDefinition:
+        return cls(
+            name=data["name"],
+            kind=DefinitionKind(data.get("kind", "agent")),
+            description=data.get("description") or "",
+            role=data.get("role") or "",
+            tag=data.get("tag") or "",
+            instructions=data.get("instructions") or "",
+            model=data.get("model") or None,
+            max_turns=int(data.get("maxTurns") or 10),
+            allowed_tools=tuple(data.get("allowedTools") or ()),
+            timeout_seconds=int(data.get("timeoutSeconds") or 120),
+            max_attempts=int(data.get("maxAttempts") or 3),
+            command=tuple(data.get("command") or ()),
+            version=int(data.get("version") or 0),
+            updated_at=data.get("updatedAt"),
+        )

@@ -1,0 +1,69 @@
+"""Placeholders in instructions and command argv: ``{input.topic}``, ``{input}``,
+``{tasks.research.output}``. Anything else in braces (JSON in a prompt, say) is left
+alone. A placeholder that names nothing is an error naming it — never an empty string."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import TaskExecutionError
+
+PLACEHOLDER_RE = re.compile(r"\{(input(?:\.[A-Za-z0-9_-]+)*|tasks\.[A-Za-z0-9_-]+\.output(?:\.[A-Za-z0-9_-]+)*)\}")
+
+
+class MissingPlaceholder(TaskExecutionError):
+    code = "template_error"
+
+    def __init__(self, placeholder: str, reason: str) -> None:
+        super().__init__(
+            f"template placeholder {{{placeholder}}} {reason}",
+            retryable=False,
+            kind="template",
+            details={"placeholder": placeholder},
+        )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _walk(value: Any, path: list[str], placeholder: str) -> Any:
+    for part in path:
+        if isinstance(value, str):
+            # Upstream outputs are text; a JSON output can still be navigated.
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise MissingPlaceholder(placeholder, f"cannot look up '{part}' in a text value") from None
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise MissingPlaceholder(placeholder, f"has no value ('{part}' not found)")
+    return value
+
+
+def resolve(placeholder: str, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    parts = placeholder.split(".")
+    if parts[0] == "input":
+        return _as_text(_walk(dict(task_input), parts[1:], placeholder))
+    task_id = parts[1]
+    if task_id not in upstream:
+        raise MissingPlaceholder(placeholder, f"refers to task '{task_id}', which is not an upstream dependency")
+    return _as_text(_walk(upstream[task_id], parts[3:], placeholder))
+
+
+def render(template: str, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    """Fill every placeholder. Values are inserted once and never re-scanned, so an
+    input containing ``{tasks.x.output}`` cannot inject another task's output."""
+    return PLACEHOLDER_RE.sub(lambda m: resolve(m.group(1), task_input=task_input, upstream=upstream), template)
+
+
+def placeholders(template: str) -> list[str]:
+    return [m.group(1) for m in PLACEHOLDER_RE.finditer(template)]

@@ -1,0 +1,1 @@
+"""Local stack: the embedded AWS emulator and the deployment of infra/ into it."""

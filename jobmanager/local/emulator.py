@@ -1,0 +1,286 @@
+"""Embedded AWS emulator: moto's server app on loopback, made as atomic as AWS.
+
+moto's server answers requests on many threads, but its backends are not
+thread-safe: two concurrent conditional UpdateItems can both pass their condition
+(a counter ends at 401 instead of 400), and two concurrent ReceiveMessage calls can
+hand out the same message within its visibility timeout. AWS never does either, so
+code that is correct on AWS would misbehave locally, and concurrency tests would
+prove nothing. ``AtomicMiddleware`` therefore serializes what matters:
+
+* every DynamoDB request runs under one lock (AWS: every single-item write is atomic);
+* every SQS request runs under another lock, and so does EventBridge ``PutEvents``
+  (moto delivers to SQS targets inside that request). ``ReceiveMessage`` is passed to
+  moto with ``WaitTimeSeconds=0``; the long poll happens here, *outside* any lock,
+  waiting on a Condition notified whenever messages may have appeared.
+
+moto keeps its state in module globals: every emulator started in one process shares
+it. Nothing survives a restart (moto has no persistence).
+
+Run in the foreground: ``python -m jobmanager.local.emulator --port 4566``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import get_input_stream
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+Response = tuple[str, list[tuple[str, str]], bytes]  # status, headers, body
+
+# "Credential=AKID/20261203/eu-west-1/sqs/aws4_request" -> "sqs"
+_SIGNING_SERVICE = re.compile(r"Credential=[^/]*/\d+/[^/]*/([^/]+)/")
+
+
+class AtomicMiddleware:
+    """WSGI middleware serializing moto's DynamoDB and SQS backends (see module doc)."""
+
+    # Idle long polls re-check at least this often: a message whose visibility
+    # timeout expires becomes receivable without any request announcing it.
+    poll_interval = 0.1
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self.dynamodb_lock = threading.Lock()
+        self.sqs_lock = threading.Lock()
+        self.sqs_changed = threading.Condition()
+        self.sqs_generation = 0  # bumped on every notify: no lost wake-ups
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB_"):
+            with self.dynamodb_lock:
+                return _reply(self._call(environ), start_response)
+        if target == "AWSEvents.PutEvents":
+            return _reply(self._sqs_mutation(environ), start_response)
+        if target.startswith("AmazonSQS."):
+            return _reply(self._sqs(environ, target.removeprefix("AmazonSQS."), _JSON), start_response)
+        if self._is_sqs_query(environ):
+            body = _read_body(environ)
+            action = dict(parse_qsl(body.decode())).get("Action", "")
+            return _reply(self._sqs(environ, action, _QUERY), start_response)
+        return self.app(environ, start_response)
+
+    # -- SQS ---------------------------------------------------------------
+
+    def _sqs(self, environ: Environ, action: str, protocol: _Protocol) -> Response:
+        if action == "ReceiveMessage":
+            return self._receive(environ, protocol)
+        if action.startswith(("Get", "List")):
+            with self.sqs_lock:
+                return self._call(environ)
+        return self._sqs_mutation(environ)
+
+    def _sqs_mutation(self, environ: Environ) -> Response:
+        """Send, delete, change visibility, PutEvents...: atomic, then wake the pollers."""
+        with self.sqs_lock:
+            response = self._call(environ)
+        with self.sqs_changed:
+            self.sqs_generation += 1
+            self.sqs_changed.notify_all()
+        return response
+
+    def _receive(self, environ: Environ, protocol: _Protocol) -> Response:
+        params = protocol.parse(_read_body(environ))
+        if "WaitTimeSeconds" not in params:  # SQS falls back to the queue's setting
+            wait = self._queue_wait_time(environ, str(params.get("QueueUrl", "")))
+        elif str(params["WaitTimeSeconds"]).lstrip("-").isdigit():
+            wait = int(params["WaitTimeSeconds"])
+        else:
+            wait = -1
+        if not 0 <= wait <= 20:  # let moto report the invalid value
+            with self.sqs_lock:
+                return self._call(environ)
+        params["WaitTimeSeconds"] = protocol.wait_value(0)
+        no_wait = protocol.encode(params)
+
+        deadline = time.monotonic() + wait
+        while True:
+            with self.sqs_changed:
+                generation = self.sqs_generation
+            with self.sqs_lock:  # one receive at a time: no message handed out twice
+                response = self._call(_with_body(environ, no_wait))  # a fresh input stream each time
+            remaining = deadline - time.monotonic()
+            if not response[0].startswith("200") or protocol.has_messages(response[2]) or remaining <= 0:
+                return response
+            with self.sqs_changed:  # wait() releases the condition's lock while waiting
+                if generation == self.sqs_generation:
+                    self.sqs_changed.wait(min(self.poll_interval, remaining))
+
+    def _queue_wait_time(self, environ: Environ, queue_url: str) -> int:
+        """The queue's ReceiveMessageWaitTimeSeconds, asked through moto's JSON API."""
+        body = json.dumps({"QueueUrl": queue_url, "AttributeNames": ["ReceiveMessageWaitTimeSeconds"]})
+        request = _with_body(environ, body.encode())
+        request.update(
+            HTTP_X_AMZ_TARGET="AmazonSQS.GetQueueAttributes",
+            CONTENT_TYPE="application/x-amz-json-1.0",
+            PATH_INFO="/",
+            QUERY_STRING="",
+        )
+        with self.sqs_lock:
+            status, _, out = self._call(request)
+        if not status.startswith("200"):
+            return 0  # moto will report the bad queue on the receive itself
+        return int(json.loads(out).get("Attributes", {}).get("ReceiveMessageWaitTimeSeconds", 0))
+
+    @staticmethod
+    def _is_sqs_query(environ: Environ) -> bool:
+        """An SQS call in the older query protocol (form-encoded POST, no X-Amz-Target)."""
+        match = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        return environ.get("REQUEST_METHOD") == "POST" and bool(match) and match.group(1) == "sqs"
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _call(self, environ: Environ) -> Response:
+        """Run moto to completion (inside the caller's lock) and buffer its response."""
+        captured: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.update(status=status, headers=headers)
+            return chunks.append
+
+        result = self.app(environ, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return captured["status"], captured["headers"], b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class _Protocol:
+    parse: Callable[[bytes], dict[str, Any]]
+    encode: Callable[[dict[str, Any]], bytes]
+    wait_value: Callable[[int], Any]
+    has_messages: Callable[[bytes], bool]
+
+
+# boto3 >= 1.34.9x speaks JSON to SQS; older clients use the form-encoded query protocol.
+_JSON = _Protocol(
+    parse=lambda body: json.loads(body or b"{}"),
+    encode=lambda params: json.dumps(params).encode(),
+    wait_value=int,
+    has_messages=lambda body: bool(json.loads(body or b"{}").get("Messages")),
+)
+_QUERY = _Protocol(
+    parse=lambda body: dict(parse_qsl(body.decode(), keep_blank_values=True)),
+    encode=lambda params: urlencode(params).encode(),
+    wait_value=str,
+    has_messages=lambda body: b"<Message>" in body,
+)
+
+
+def _read_body(environ: Environ) -> bytes:
+    """Read the request body once and put it back so moto can read it again."""
+    body = get_input_stream(environ).read()
+    environ.update(_with_body(environ, body))
+    return body
+
+
+def _with_body(environ: Environ, body: bytes) -> Environ:
+    copy = dict(environ)
+    copy.pop("HTTP_TRANSFER_ENCODING", None)
+    copy.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+    return copy
+
+
+def _reply(response: Response, start_response: StartResponse) -> list[bytes]:
+    status, headers, body = response
+    start_response(status, headers)
+    return [body]
+
+
+class _RequestHandler(MotoRequestHandler):
+    """moto's handler (keeps underscored S3 metadata headers); quiet unless asked."""
+
+    log_requests = False
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.log_requests:
+            super().log_request(code, size)
+
+
+class _VerboseRequestHandler(_RequestHandler):
+    log_requests = True
+
+
+@dataclass
+class Emulator:
+    """A running emulator; ``stop()`` shuts it down (moto's state stays in the process)."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+    host: str
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_emulator(host: str = "127.0.0.1", port: int = 0, *, log_requests: bool = False) -> Emulator:
+    """Serve moto (wrapped in AtomicMiddleware) on host:port (0 = any free port) in a daemon thread."""
+    # moto skips these template resources (they only matter in AWS): no warning on every deploy.
+    warnings.filterwarnings(
+        "ignore", message=r"Tried to parse AWS::(SQS::QueuePolicy|Lambda::Permission) ", category=UserWarning
+    )
+    app = AtomicMiddleware(DomainDispatcherApplication(create_backend_app))
+    handler = _VerboseRequestHandler if log_requests else _RequestHandler
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
+    thread.start()
+    return Emulator(server=server, thread=thread, host=host)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the embedded AWS emulator (moto) in the foreground.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    parser.add_argument("--log-requests", action="store_true")
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    emulator = start_emulator(args.host, args.port, log_requests=args.log_requests)
+    print(f"AWS emulator listening on {emulator.endpoint_url} (Ctrl-C to stop)", flush=True)
+    stopping.wait()
+    emulator.stop()
+    print("AWS emulator stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Use cases: writes (jobs, dispatch, task definitions, persistence) and reads (queries)."""

@@ -1,0 +1,245 @@
+"""Submitting work: create a job, add tasks to a running one.
+
+Everything is validated before anything is written (invariant 8), and root tasks are
+written already claimed (``queued``) so the API enqueues them without a second write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from jobmanager.aws import artifacts, bus
+from jobmanager.config import get_config
+from jobmanager.domain.dag import validate_dag
+from jobmanager.domain.errors import Conflict, NotFound, ValidationFailed
+from jobmanager.domain.events import EventType, Source, new_event
+from jobmanager.domain.ids import new_ulid, now_iso
+from jobmanager.domain.model import TaskSpec
+from jobmanager.store import keys
+from jobmanager.store.events_table import ConditionFailed, EventStore, event_ttl, get_event_store
+from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
+
+from . import dispatch
+from .queries import job_view, task_view
+
+log = logging.getLogger(__name__)
+
+MAX_TASKS_PER_REQUEST = 1000
+MAX_INPUT_BYTES = 256 * 1024
+INLINE_INPUT_BYTES = 16 * 1024
+
+
+def create_job(
+    *,
+    tenant_id: str,
+    name: str,
+    tasks: Sequence[TaskSpec],
+    metadata: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    source: str = Source.API,
+    store: EventStore | None = None,
+    definitions: TaskDefinitionStore | None = None,
+) -> dict[str, Any]:
+    """Validate the DAG, write the job, enqueue its root tasks. Returns the job view
+    plus ``queued`` (task ids sent) and ``replayed`` (an Idempotency-Key repeat)."""
+    store = store or get_event_store()
+    definitions = definitions or get_task_definition_store()
+    tasks = list(tasks)
+    _check_size(tasks)
+    known = definitions.get_many({t.task_definition for t in tasks})
+    order = validate_dag(tasks, known_definitions=set(known))
+
+    now = now_iso()
+    ttl = event_ttl(time.time())
+    job_id = new_ulid()
+    if idempotency_key:
+        holder = store.claim_idempotency_key(tenant_id, idempotency_key, job_id=job_id, ttl=ttl)
+        if holder:
+            existing = store.get_job(holder, consistent=True)
+            if not existing:
+                raise Conflict(
+                    "a job with this Idempotency-Key is still being created; retry shortly",
+                    details={"idempotencyKey": idempotency_key},
+                )
+            return {**job_view(existing), "tasks": [], "queued": [], "replayed": True}
+
+    cfg = get_config()
+    created = new_event(  # made first so that it sorts before the root tasks' Task Queued
+        EventType.JOB_CREATED, tenant_id=tenant_id, app_name=cfg.app_name, source=source, job_id=job_id,
+        data={"name": name, "taskCount": len(tasks), "tasks": [t.task_id for t in tasks][:200]},
+    )
+    try:
+        job, items, roots = _build_job(
+            job_id=job_id, tenant_id=tenant_id, name=name, tasks=tasks, order=order,
+            definitions=known, metadata=metadata or {}, now=now, ttl=ttl,
+        )
+        store.put_new_job(job, items)
+    except Exception:
+        if idempotency_key:
+            store.release_idempotency_key(tenant_id, idempotency_key)
+        raise
+
+    bus.publish([created])
+    dispatch.enqueue(store, job, roots)
+    return {
+        **job_view(job),
+        "tasks": [task_view(item) for item in items],
+        "queued": [t["taskId"] for t in roots],
+        "replayed": False,
+    }
+
+
+def _check_size(tasks: list[TaskSpec]) -> None:
+    if len(tasks) > MAX_TASKS_PER_REQUEST:
+        raise ValidationFailed(
+            f"at most {MAX_TASKS_PER_REQUEST} tasks per request (got {len(tasks)})", details={"field": "tasks"}
+        )
+    for task in tasks:
+        size = len(json.dumps(task.input))
+        if size > MAX_INPUT_BYTES:
+            raise ValidationFailed(
+                f"task '{task.task_id}': input is {size} bytes, over the {MAX_INPUT_BYTES}-byte limit",
+                details={"tasks": {task.task_id: ["input too large"]}},
+            )
+
+
+def _input_fields(job_id: str, task: TaskSpec) -> dict[str, Any]:
+    """Small inputs live on the task item; large ones in S3 (items stay far below 400 KB)."""
+    if len(json.dumps(task.input)) <= INLINE_INPUT_BYTES:
+        return {"input": task.input}
+    return {"inputRef": artifacts.put_json(f"jobs/{job_id}/inputs/{task.task_id}.json", task.input)}
+
+
+def _build_job(*, job_id, tenant_id, name, tasks, order, definitions, metadata, now, ttl):
+    successors: dict[str, set[str]] = {t.task_id: set() for t in tasks}
+    for task in tasks:
+        for dep in task.depends_on:
+            if dep in successors:  # existing tasks learn of new successors in add_tasks
+                successors[dep].add(task.task_id)
+    by_id = {t.task_id: t for t in tasks}
+    items: list[dict[str, Any]] = []
+    roots: list[dict[str, Any]] = []
+    for task_id in order:
+        task = by_id[task_id]
+        item: dict[str, Any] = {
+            **keys.task_key(job_id, task_id),
+            "entity": "task",
+            "jobId": job_id,
+            "taskId": task_id,
+            "tenantId": tenant_id,
+            "taskDefinition": task.task_definition,
+            "dependsOn": list(task.depends_on),
+            "remaining": len(task.depends_on),
+            "status": "pending",
+            "attempt": 0,
+            "maxAttempts": definitions[task.task_definition].max_attempts,
+            "createdAt": now,
+            "ttl": ttl,
+            **_input_fields(job_id, task),
+        }
+        if successors[task_id]:
+            item["successors"] = successors[task_id]
+        if not task.depends_on:
+            item.update(dispatch.queued_fields(
+                tenant_id=tenant_id, job_id=job_id, task_id=task_id, attempt=1, trigger="submit", now=now
+            ))
+            roots.append(item)
+        items.append(item)
+    job = {
+        **keys.job_key(job_id),
+        **keys.job_index_keys(tenant_id=tenant_id, job_id=job_id, created_at=now, status="running"),
+        "entity": "job",
+        "jobId": job_id,
+        "tenantId": tenant_id,
+        "name": name,
+        "status": "running",
+        "taskCount": len(tasks),
+        "completedCount": 0,
+        "failedCount": 0,
+        "skippedCount": 0,
+        "cancelledCount": 0,
+        "metadata": metadata,
+        "createdAt": now,
+        "updatedAt": now,
+        "ttl": ttl,
+    }
+    return job, items, roots
+
+
+def add_tasks(
+    *,
+    tenant_id: str,
+    job_id: str,
+    tasks: Sequence[TaskSpec],
+    source: str = Source.API,
+    store: EventStore | None = None,
+    definitions: TaskDefinitionStore | None = None,
+) -> dict[str, Any]:
+    """Add tasks to a running job. New tasks may depend on existing ones: completed
+    dependencies count at once, running ones when they complete."""
+    store = store or get_event_store()
+    definitions = definitions or get_task_definition_store()
+    tasks = list(tasks)
+    job = store.get_job(job_id, consistent=True)
+    if not job or job["tenantId"] != tenant_id:
+        raise NotFound(f"job {job_id} not found", details={"jobId": job_id})
+    if job["status"] != "running":
+        raise Conflict(f"job {job_id} is {job['status']}; tasks can only be added to a running job",
+                       details={"jobId": job_id, "status": job["status"]})
+    _check_size(tasks)
+    existing_deps = {d for t in tasks for d in t.depends_on if d not in {x.task_id for x in tasks}}
+    existing = store.get_tasks(job_id, existing_deps | {t.task_id for t in tasks})
+    known = definitions.get_many({t.task_definition for t in tasks})
+    order = validate_dag(tasks, known_definitions=set(known), existing_tasks=existing)
+    dead = {d: existing[d]["status"] for d in existing_deps
+            if existing[d]["status"] in ("failed", "skipped", "cancelled", "timed_out")}
+    if dead:
+        raise ValidationFailed(
+            "new tasks cannot depend on tasks that will never complete",
+            details={"tasks": {t.task_id: [f"depends on '{d}', which is {dead[d]}" for d in t.depends_on if d in dead]
+                               for t in tasks if any(d in dead for d in t.depends_on)}},
+        )
+
+    now = now_iso()
+    trigger = new_ulid()
+    try:
+        store.add_to_job_total(job_id, len(tasks), now=now)
+    except ConditionFailed as exc:
+        raise Conflict(f"job {job_id} finished while tasks were being added", details={"jobId": job_id}) from exc
+
+    _, items, _ = _build_job(
+        job_id=job_id, tenant_id=tenant_id, name=job["name"], tasks=tasks, order=order,
+        definitions=known, metadata={}, now=now, ttl=int(job.get("ttl") or event_ttl(time.time())),
+    )
+    # New tasks start pending; roots are claimed through the same path as the dispatcher.
+    for item in items:
+        for field in ("requestId", "queuedAt", "lastEventId", "lastTrigger", "GSI5PK", "GSI5SK"):
+            item.pop(field, None)
+        item.update(status="pending", attempt=0)
+    store.put_tasks(items)
+
+    ready: list[dict[str, Any]] = []
+    for item in items:
+        outside = [d for d in item["dependsOn"] if d in existing_deps]
+        done_already = [d for d in outside if not store.register_successor(job_id, d, item["taskId"])]
+        if not item["dependsOn"]:
+            claimed = dispatch.claim_ready(store, job, item, trigger=trigger)
+        else:
+            claimed = dispatch.count_satisfied(store, job, item["taskId"], done_already, trigger=trigger)
+        if claimed:
+            ready.append(claimed)
+
+    bus.publish(
+        [
+            new_event(
+                EventType.TASKS_ADDED, tenant_id=tenant_id, app_name=get_config().app_name, source=source,
+                job_id=job_id, data={"tasks": [t.task_id for t in tasks][:200], "count": len(tasks)},
+            )
+        ]
+    )
+    dispatch.enqueue(store, job, ready)
+    return {"jobId": job_id, "added": [i["taskId"] for i in items], "queued": [r["taskId"] for r in ready]}

@@ -1,0 +1,55 @@
+"""Task definitions: reusable prompt recipes (``agent``) or argv templates (``command``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobmanager.aws import bus
+from jobmanager.config import get_config
+from jobmanager.domain.errors import ValidationFailed
+from jobmanager.domain.events import EventType, Source, new_event
+from jobmanager.domain.ids import now_iso
+from jobmanager.domain.model import DEFINITION_NAME_RE, DefinitionKind, TaskDefinition
+from jobmanager.domain.templates import PLACEHOLDER_RE
+from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
+
+
+def build_definition(name: str, body: dict[str, Any]) -> TaskDefinition:
+    """Validate a definition (already shape-checked by the API serializer)."""
+    errors: dict[str, list[str]] = {}
+    if not DEFINITION_NAME_RE.match(name):
+        errors["name"] = ["use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"]
+    kind = body.get("kind", "agent")
+    if kind == DefinitionKind.AGENT and not (body.get("instructions") or "").strip():
+        errors["instructions"] = ["an agent definition needs instructions"]
+    if kind == DefinitionKind.COMMAND:
+        command = body.get("command") or []
+        if not command:
+            errors["command"] = ["a command definition needs an argv list, e.g. [\"python\", \"tool.py\", \"{input.path}\"]"]
+        elif PLACEHOLDER_RE.fullmatch(command[0]):
+            errors["command"] = ["the program (argv[0]) cannot be a placeholder"]
+    if errors:
+        raise ValidationFailed(f"invalid task definition '{name}'", details=errors)
+    return TaskDefinition.from_dict({**body, "name": name, "kind": kind, "updatedAt": now_iso()})
+
+
+def put_task_definition(
+    *, tenant_id: str, name: str, body: dict[str, Any], store: TaskDefinitionStore | None = None
+) -> tuple[TaskDefinition, bool]:
+    """Create or replace. Returns the stored definition and whether it was new."""
+    store = store or get_task_definition_store()
+    definition = build_definition(name, body)
+    stored = store.put(definition)
+    bus.publish(
+        [
+            new_event(
+                EventType.TASK_DEFINITION_UPDATED, tenant_id=tenant_id, app_name=get_config().app_name,
+                source=Source.API, data={"name": name, "version": stored.version, "kind": str(stored.kind)},
+            )
+        ]
+    )
+    return stored, stored.version == 1
+
+
+def list_task_definitions(*, store: TaskDefinitionStore | None = None) -> list[TaskDefinition]:
+    return (store or get_task_definition_store()).list_all()

@@ -1,0 +1,83 @@
+"""Test helpers shared by the suites: read what was published, act as a worker would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from jobmanager.aws import bus
+from jobmanager.aws.clients import client
+from jobmanager.config import get_config
+from jobmanager.domain.events import EventType, Source, new_event
+
+
+class EventTap:
+    """An extra rule + SQS queue on the bus: a copy of every event published, to assert on."""
+
+    def __init__(self) -> None:
+        name = f"tap-{uuid.uuid4().hex[:8]}"
+        sqs, events = client("sqs"), client("events")
+        self.queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus_name = get_config().event_bus_name
+        events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps({"detail-type": ["log-event"]}))
+        events.put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": "tap", "Arn": arn}])
+        self.seen: list[dict[str, Any]] = []
+
+    def read(self) -> list[dict[str, Any]]:
+        sqs = client("sqs")
+        while True:
+            response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = response.get("Messages", [])
+            if not messages:
+                return self.seen
+            for message in messages:
+                self.seen.append(json.loads(message["Body"])["detail"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def types_for(self, job_id: str, task_id: str | None = None) -> list[str]:
+        return [
+            e["eventType"] for e in sorted(self.read(), key=lambda e: e["eventId"])
+            if e.get("jobId") == job_id and (task_id is None or e.get("taskId") == task_id)
+        ]
+
+
+def take_task_messages(max_rounds: int = 5) -> list[dict[str, Any]]:
+    """Receive and delete every message on the task queue (acting as the worker's receive)."""
+    sqs = client("sqs")
+    url = get_config().task_queue_url
+    bodies = []
+    for _ in range(max_rounds):
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = response.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def worker_event(event_type: EventType, message: dict[str, Any], **data: Any):
+    """The event a worker would publish for a task message."""
+    return new_event(
+        event_type,
+        tenant_id=message["tenantId"],
+        app_name=get_config().app_name,
+        source=Source.WORKER,
+        job_id=message["jobId"],
+        task_id=message["taskId"],
+        request_id=message["requestId"],
+        attempt=message["attempt"],
+        data={"taskDefinition": message["taskDefinition"], "workerId": "test-worker", **data},
+    )
+
+
+def run_as_worker(message: dict[str, Any], *, output: str = "ok", fail: dict | None = None) -> None:
+    events = [worker_event(EventType.TASK_STARTED, message)]
+    if fail is None:
+        events.append(worker_event(EventType.TASK_COMPLETED, message, output=output, outputSize=len(output)))
+    else:
+        events.append(worker_event(EventType.TASK_FAILED, message, **fail))
+    bus.publish(events)
