@@ -20,8 +20,8 @@ _PATTERNS = [
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*"),
     re.compile(r"\bjm_[A-Za-z0-9_\-]{20,}"),  # our own API keys
     re.compile(
-        r"(?i)\b((?:aws_)?secret(?:_access)?_key|api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token"
-        r"|oauth[_-]?token|password|passwd|client[_-]?secret)(\s*[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]{4,})"
+        r"(?i)\b((?:aws_)?secret(?:_access)?_key|api[_-]?key|x-api-key|[a-z_-]*token|password|passwd"
+        r"|[a-z_-]*secret)(\s*[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]{4,})"
     ),
 ]
 

@@ -19,6 +19,7 @@ from jobmanager.domain.errors import Conflict, NotFound, ValidationFailed
 from jobmanager.domain.events import EventType, Source, new_event
 from jobmanager.domain.ids import new_ulid, now_iso
 from jobmanager.domain.model import TaskSpec
+from jobmanager.domain.redaction import redact, redact_obj
 from jobmanager.store import keys
 from jobmanager.store.events_table import ConditionFailed, EventStore, event_ttl, get_event_store
 from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
@@ -52,6 +53,9 @@ def create_job(
     _check_size(tasks)
     known = definitions.get_many({t.task_definition for t in tasks})
     order = validate_dag(tasks, known_definitions=set(known))
+    # Names and metadata are labels shown everywhere (events, dashboard): a credential
+    # pasted into one is cut out here, before it is stored or announced.
+    name, metadata = redact(name), redact_obj(metadata or {})
 
     now = now_iso()
     ttl = event_ttl(time.time())
@@ -75,7 +79,7 @@ def create_job(
     try:
         job, items, roots = _build_job(
             job_id=job_id, tenant_id=tenant_id, name=name, tasks=tasks, order=order,
-            definitions=known, metadata=metadata or {}, now=now, ttl=ttl,
+            definitions=known, metadata=metadata, now=now, ttl=ttl,
         )
         store.put_new_job(job, items)
     except Exception:

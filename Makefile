@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Each sets everything up.
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+
+.PHONY: help setup run test test-fast browser lint clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## Create .venv (Python 3.12+) and install the pinned dependencies
+	@scripts/bootstrap.sh
+
+run: setup ## Run the whole stack locally (emulated AWS) and the example job; Ctrl-C stops it
+	@$(PY) manage.py run_local
+
+test: setup browser ## Run the whole test suite (installs Chromium for the browser tests when it can)
+	@$(PY) -m pytest
+
+test-fast: setup ## Run the tests without the browser ones
+	@$(PY) -m pytest -m "not browser"
+
+browser: ## Install Debian's Chromium for the browser tests (needs root; skipped otherwise)
+	@scripts/install-browser.sh
+
+lint: setup ## cfn-lint the infrastructure templates
+	@.venv/bin/cfn-lint infra/*.yaml
+
+clean: ## Remove the virtualenv and local data
+	rm -rf .venv .local

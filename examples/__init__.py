@@ -1,0 +1,1 @@
+"""Example task definitions, jobs and the small tools their command tasks run."""

@@ -1,0 +1,185 @@
+"""The whole system on one machine, in the foreground: ``python manage.py run_local``.
+
+Starts, in order: the AWS emulator (a child process), the infra/ stack deployed into it,
+the Django app (a child process), the workers (child processes), and — in this process —
+the rule runner that delivers each EventBridge rule's events to its ``lambdas/`` handler.
+Ctrl-C stops them in reverse order: workers first (they finish what they run), the
+emulator last. Each child runs in its own session so the terminal's Ctrl-C reaches only
+this supervisor, which decides the order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobmanager.config import BASE_DIR
+
+from .stack import deploy_stack, local_rule_routes, stack_environment
+
+REGION = "eu-west-1"
+STAGE = "local"
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen | None = None, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    stop_signal: int = signal.SIGTERM
+
+
+@dataclass
+class LocalStack:
+    web_port: int = 8000
+    aws_port: int = 4566
+    workers: int = 1
+    concurrency: int = 3
+    data_dir: Path = field(default_factory=lambda: BASE_DIR / ".local")
+    children: list[Child] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def say(self, message: str) -> None:
+        print(f"[run_local] {message}", flush=True)
+
+    # ── start ────────────────────────────────────────────────────────────────
+
+    def check_ports(self) -> None:
+        for port, what, flag in ((self.aws_port, "AWS emulator", "--aws-port"), (self.web_port, "web app", "--port")):
+            if not port_is_free(port):
+                raise SystemExit(
+                    f"error: port {port} ({what}) is in use. Stop whatever uses it (another run_local?) "
+                    f"or pick another with {flag}."
+                )
+
+    def start_emulator(self) -> str:
+        self.say(f"starting the AWS emulator on 127.0.0.1:{self.aws_port}")
+        proc = self._spawn("aws-emulator", [sys.executable, "-m", "jobmanager.local.emulator", "--port", str(self.aws_port)],
+                           env=os.environ.copy())
+        wait_for_port(self.aws_port, timeout=30, proc=proc, what="the AWS emulator")
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def deploy(self, endpoint_url: str) -> None:
+        self.say("deploying infra/template.yaml into the emulator (SQS, DynamoDB, EventBridge, S3)")
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        outputs = deploy_stack(endpoint_url=endpoint_url, stage=STAGE, region=REGION)
+        self.env = {
+            **stack_environment(outputs, endpoint_url=endpoint_url, region=REGION, stage=STAGE),
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "TENANT_ID": os.environ.get("TENANT_ID", "local"),
+            "DASHBOARD_BASE_URL": f"http://127.0.0.1:{self.web_port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        os.environ.update(self.env)
+        from jobmanager.aws import clients
+        from jobmanager.config import get_config
+
+        get_config.cache_clear()
+        clients.reset()
+
+    def start_web(self) -> None:
+        self.say(f"starting the web app (API + dashboard) on http://127.0.0.1:{self.web_port}")
+        proc = self._spawn(
+            "web",
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.web_port}", "--noreload", "--insecure",
+             "--skip-checks"],
+            env={**os.environ, **self.env},
+        )
+        wait_for_port(self.web_port, timeout=60, proc=proc, what="the web app")
+
+    def start_workers(self) -> None:
+        for n in range(self.workers):
+            self.say(f"starting worker {n + 1}/{self.workers} (run_worker --concurrency {self.concurrency})")
+            self._spawn(
+                f"worker-{n + 1}",
+                [sys.executable, "manage.py", "run_worker", "--concurrency", str(self.concurrency)],
+                env={**os.environ, **self.env, "WORKER_ID": f"local-worker-{n + 1}"},
+                stop_signal=signal.SIGTERM,
+            )
+
+    def start_runner(self):
+        from .runner import LocalRunner
+
+        routes = local_rule_routes(endpoint_url=self.env["AWS_ENDPOINT_URL"], region=REGION,
+                                   bus_name=self.env["EVENT_BUS_NAME"])
+        for route in routes:
+            self.say(f"rule {route.rule_name} → {route.command}")
+        return LocalRunner(routes, threads_per_route=2).start()
+
+    def _spawn(self, name: str, argv: list[str], *, env: dict[str, str], stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env, start_new_session=True)
+        self.children.append(Child(name, proc, stop_signal))
+        return proc
+
+    # ── run / stop ───────────────────────────────────────────────────────────
+
+    def watch(self, stop: threading.Event, on_tick: Any = None) -> None:
+        """Until Ctrl-C: report progress, and stop everything if a child dies."""
+        while not stop.wait(2.0):
+            for child in self.children:
+                if child.proc.poll() is not None:
+                    self.say(f"{child.name} exited unexpectedly (code {child.proc.returncode}); stopping")
+                    return
+            if on_tick:
+                on_tick()
+
+    def stop_all(self, runner: Any = None) -> None:
+        self.say("stopping: workers finish their running tasks first (Ctrl-C again to force)")
+        order = [c for c in self.children if c.name.startswith("worker")] + [c for c in self.children if c.name == "web"]
+        for child in order:
+            if child.proc.poll() is None:
+                child.proc.send_signal(child.stop_signal)
+        for child in order:
+            _wait_or_kill(child, timeout=30 if child.name.startswith("worker") else 10)
+        if runner is not None:
+            runner.stop()
+        for child in self.children:
+            if child not in order and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+                _wait_or_kill(child, timeout=10)
+        self.say("stopped")
+
+
+def _wait_or_kill(child: Child, *, timeout: float) -> None:
+    try:
+        child.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.proc.pid, signal.SIGKILL)
+        child.proc.wait()
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())

@@ -1,0 +1,219 @@
+"""The producer API over HTTP semantics (DRF test client), against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from api.models import ApiKey
+from jobmanager.store.events_table import get_event_store
+from tests.helpers import take_task_messages
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(aws_stack) -> APIClient:
+    _, raw = ApiKey.issue(name="tests", tenant_id="test-tenant")
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    client.put("/task-definitions/noop", {"kind": "command", "command": ["true"]}, format="json")
+    return client
+
+
+def job_body(tasks, name="api-job"):
+    return {"name": name, "tasks": tasks}
+
+
+DIAMOND = [
+    {"taskId": "a", "taskDefinition": "noop"},
+    {"taskId": "b", "taskDefinition": "noop", "dependsOn": ["a"]},
+    {"taskId": "c", "taskDefinition": "noop", "dependsOn": ["a"]},
+    {"taskId": "d", "taskDefinition": "noop", "dependsOn": ["b", "c"], "input": {"x": 1.5}},
+]
+
+
+def test_missing_key_is_401_and_wrong_key_is_403(aws_stack):
+    anonymous = APIClient()
+    response = anonymous.get("/jobs")
+    assert response.status_code == 401
+    assert response.json()["message"]
+    assert "ApiKey" in response["WWW-Authenticate"]
+    anonymous.credentials(HTTP_X_API_KEY="jm_wrong")
+    assert anonymous.get("/jobs").status_code == 403
+
+
+def test_revoked_key_is_refused(aws_stack):
+    key, raw = ApiKey.issue(name="old", tenant_id="test-tenant")
+    key.revoked_at = key.created_at
+    key.save()
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    assert client.get("/jobs").status_code == 403
+
+
+def test_keys_are_stored_hashed(aws_stack):
+    key, raw = ApiKey.issue(name="hash", tenant_id="t")
+    assert raw not in (key.key_hash, key.prefix) and len(key.key_hash) == 64
+    assert ApiKey.lookup(raw) == key
+
+
+def test_create_job_enqueues_roots_and_reads_back(api):
+    take_task_messages()
+    response = api.post("/jobs", job_body(DIAMOND), format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "running" and body["queued"] == ["a"]
+    assert [t["taskId"] for t in take_task_messages()] == ["a"]
+
+    job = api.get(f"/jobs/{body['jobId']}").json()
+    assert {t["taskId"]: t["status"] for t in job["tasks"]} == {
+        "a": "queued", "b": "pending", "c": "pending", "d": "pending"}
+    assert next(t for t in job["tasks"] if t["taskId"] == "d")["input"] == {"x": 1.5}
+    assert next(t for t in job["tasks"] if t["taskId"] == "d")["dependsOn"] == ["b", "c"]
+
+
+def test_cycle_is_named_and_nothing_is_written(api):
+    before = api.get("/jobs?limit=100").json()["jobs"]
+    tasks = [
+        {"taskId": "a", "taskDefinition": "noop", "dependsOn": ["c"]},
+        {"taskId": "b", "taskDefinition": "noop", "dependsOn": ["a"]},
+        {"taskId": "c", "taskDefinition": "noop", "dependsOn": ["b"]},
+    ]
+    take_task_messages()
+    response = api.post("/jobs", job_body(tasks, name="cyclic"), format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert "cycle" in body["message"]
+    cycle = body["details"]["cycle"]
+    assert cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
+    assert api.get("/jobs?limit=100").json()["jobs"] == before
+    assert take_task_messages() == []
+
+
+@pytest.mark.parametrize(
+    ("tasks", "task_id", "fragment"),
+    [
+        ([{"taskId": "a", "taskDefinition": "nope"}], "a", "unknown task definition 'nope'"),
+        ([{"taskId": "a", "taskDefinition": "noop", "dependsOn": ["zz"]}], "a", "unknown task 'zz'"),
+        ([{"taskId": "a", "taskDefinition": "noop"}, {"taskId": "a", "taskDefinition": "noop"}], "a", "duplicate"),
+        ([{"taskId": "a", "taskDefinition": "noop", "dependsOn": ["a"]}], "a", "itself"),
+    ],
+)
+def test_dag_errors_are_keyed_by_task_id(api, tasks, task_id, fragment):
+    response = api.post("/jobs", job_body(tasks), format="json")
+    assert response.status_code == 400
+    assert any(fragment in m for m in response.json()["details"]["tasks"][task_id])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tasks": DIAMOND}, "name"),
+        ({"name": "x", "tasks": []}, "tasks"),
+        ({"name": "x", "tasks": [{"taskId": "bad id!", "taskDefinition": "noop"}]}, "tasks"),
+        ({"name": "x", "tasks": [{"taskId": "a"}]}, "tasks"),
+        ({"name": "x", "tasks": "nope"}, "tasks"),
+    ],
+)
+def test_malformed_bodies_name_the_field(api, body, field):
+    response = api.post("/jobs", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["details"]
+
+
+def test_not_json_is_a_400_not_a_500(api):
+    response = api.post("/jobs", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON" in response.json()["message"]
+
+
+def test_list_jobs_is_paginated_newest_first(api):
+    ids = [api.post("/jobs", job_body(DIAMOND[:1], name=f"p{i}"), format="json").json()["jobId"] for i in range(3)]
+    first = api.get("/jobs?limit=2").json()
+    assert [j["jobId"] for j in first["jobs"]] == ids[::-1][:2]
+    assert first["nextCursor"]
+    second = api.get(f"/jobs?limit=2&cursor={first['nextCursor']}").json()
+    assert second["jobs"][0]["jobId"] == ids[0]
+    assert api.get("/jobs?cursor=garbage").status_code == 400
+    assert api.get("/jobs?status=bogus").status_code == 400
+    assert all(j["status"] == "running" for j in api.get("/jobs?status=running").json()["jobs"])
+
+
+def test_unknown_job_is_404(api):
+    response = api.get("/jobs/NOPE")
+    assert response.status_code == 404
+    assert response.json()["details"]["jobId"] == "NOPE"
+
+
+def test_other_tenants_jobs_are_invisible(api):
+    job_id = api.post("/jobs", job_body(DIAMOND[:1]), format="json").json()["jobId"]
+    _, raw = ApiKey.issue(name="other", tenant_id="other-tenant")
+    other = APIClient()
+    other.credentials(HTTP_X_API_KEY=raw)
+    assert other.get(f"/jobs/{job_id}").status_code == 404
+    assert job_id not in [j["jobId"] for j in other.get("/jobs").json()["jobs"]]
+
+
+def test_idempotency_key_header_returns_the_first_job(api):
+    first = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    again = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["jobId"] == first.json()["jobId"]
+
+
+def test_add_tasks_to_running_and_finished_jobs(api):
+    job_id = api.post("/jobs", job_body(DIAMOND[:1]), format="json").json()["jobId"]
+    response = api.post(f"/jobs/{job_id}/tasks", {"tasks": [{"taskId": "z", "taskDefinition": "noop",
+                                                            "dependsOn": ["a"]}]}, format="json")
+    assert response.status_code == 201 and response.json()["added"] == ["z"]
+    dup = api.post(f"/jobs/{job_id}/tasks", {"tasks": [{"taskId": "z", "taskDefinition": "noop"}]}, format="json")
+    assert dup.status_code == 400 and "z" in dup.json()["details"]["tasks"]
+    # a finished job refuses new tasks
+    get_event_store().finish_job(job_id, tenant_id="test-tenant", status="completed", event_id="E", trigger="t",
+                                 now="2026-01-01T00:00:00.000Z")
+    late = api.post(f"/jobs/{job_id}/tasks", {"tasks": [{"taskId": "q", "taskDefinition": "noop"}]}, format="json")
+    assert late.status_code == 409
+
+
+def test_task_definitions_put_and_list(api):
+    body = {"kind": "agent", "description": "Summarise", "role": "You are terse.", "instructions": "Summarise {input.text}",
+            "model": "claude-sonnet-4-5", "maxTurns": 3, "allowedTools": ["Read"], "timeoutSeconds": 60, "maxAttempts": 2}
+    created = api.put("/task-definitions/summarise-x", body, format="json")
+    assert created.status_code == 201, created.content
+    updated = api.put("/task-definitions/summarise-x", {**body, "maxTurns": 4}, format="json")
+    assert updated.status_code == 200 and updated.json()["version"] == 2 and updated.json()["maxTurns"] == 4
+    listed = api.get("/task-definitions").json()["taskDefinitions"]
+    assert any(d["name"] == "summarise-x" and d["maxTurns"] == 4 for d in listed)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "field"),
+    [
+        ("Bad Name", {"kind": "command", "command": ["true"]}, "name"),
+        ("ok", {"kind": "agent"}, "instructions"),
+        ("ok", {"kind": "command"}, "command"),
+        ("ok", {"kind": "robot"}, "kind"),
+        ("ok", {"kind": "agent", "instructions": "x", "maxTurns": 0}, "maxTurns"),
+    ],
+)
+def test_invalid_definitions_name_the_field(api, name, body, field):
+    response = api.put(f"/task-definitions/{name}", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["details"]
+
+
+def test_browsable_api_renders_html(api):
+    response = api.get("/jobs", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and b"<html" in response.content.lower()
+
+
+def test_a_key_pasted_into_a_job_name_is_not_stored_or_echoed(api, aws_stack):
+    _, raw = ApiKey.issue(name="echo", tenant_id="test-tenant")
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw)
+    response = client.post("/jobs", {"name": f"leak {raw}", "tasks": DIAMOND[:1]}, format="json")
+    assert raw not in json.dumps(response.json())
+    assert "[REDACTED]" in api.get(f"/jobs/{response.json()['jobId']}").json()["name"]
