@@ -5,4 +5,8 @@ from . import views
 app_name = "dashboard"
 urlpatterns = [
     path("", views.jobs, name="jobs"),
+    path("jobs/<str:job_id>/", views.job, name="job"),
+    path("jobs/<str:job_id>/tasks/<str:task_id>/", views.task, name="task"),
+    path("jobs/<str:job_id>/tasks/<str:task_id>/artifacts/<int:index>/", views.artifact, name="artifact"),
+    path("task-definitions/", views.task_definitions_list, name="task-definitions"),
 ]

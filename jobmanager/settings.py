@@ -7,11 +7,12 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "false").lower() == "true"
+# Deployed stages must bring their own key; the local stack and the tests use a fixed one.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
-    "local-insecure-key-only-for-development" if DEBUG or os.environ.get("STAGE", "local") == "local" else ""
+    "local-insecure-key-only-for-development" if os.environ.get("STAGE", "local") in ("local", "test") else ""
 )
 if not SECRET_KEY:
-    raise RuntimeError("DJANGO_SECRET_KEY must be set outside the local stage")
+    raise RuntimeError("DJANGO_SECRET_KEY must be set outside the local and test stages")
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -61,12 +62,16 @@ TEMPLATES = [
     },
 ]
 
+# Local state (SQLite database, run_local's credentials) lives in the data folder.
+DATA_DIR = Path(os.environ.get("JOBMANAGER_DATA_DIR") or BASE_DIR / ".local")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DJANGO_SQLITE_PATH", str(BASE_DIR / ".local" / "db.sqlite3")),
+        "NAME": os.environ.get("DJANGO_SQLITE_PATH") or str(DATA_DIR / "db.sqlite3"),
     }
 }
+if "DJANGO_SQLITE_PATH" not in os.environ:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [

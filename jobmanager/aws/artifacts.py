@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import mimetypes
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from jobmanager.config import get_config
@@ -47,16 +48,20 @@ def upload_file(path: Path, key: str) -> dict[str, Any]:
     return {"bucket": bucket, "key": key, "size": path.stat().st_size}
 
 
-def get_bytes(pointer: dict[str, Any]) -> bytes:
+def get_bytes(pointer: dict[str, Any], *, max_bytes: int | None = None) -> bytes:
+    """The object's bytes; with ``max_bytes``, only its first bytes (a Range request)."""
+    params: dict[str, Any] = {"Bucket": pointer.get("bucket") or _bucket(), "Key": pointer["key"]}
+    if max_bytes is not None:
+        params["Range"] = f"bytes=0-{max_bytes - 1}"
     try:
-        response = client("s3").get_object(Bucket=pointer.get("bucket") or _bucket(), Key=pointer["key"])
+        response = client("s3").get_object(**params)
     except client("s3").exceptions.NoSuchKey as exc:
         raise NotFound(f"object {pointer['key']} not found") from exc
     return response["Body"].read()
 
 
-def get_text(pointer: dict[str, Any]) -> str:
-    return get_bytes(pointer).decode("utf-8", errors="replace")
+def get_text(pointer: dict[str, Any], *, max_bytes: int | None = None) -> str:
+    return get_bytes(pointer, max_bytes=max_bytes).decode("utf-8", errors="replace")
 
 
 def get_json(pointer: dict[str, Any]) -> Any:
@@ -66,5 +71,9 @@ def get_json(pointer: dict[str, Any]) -> Any:
 def presigned_url(pointer: dict[str, Any], *, expires: int = 300, filename: str | None = None) -> str:
     params: dict[str, Any] = {"Bucket": pointer.get("bucket") or _bucket(), "Key": pointer["key"]}
     if filename:
-        params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        # RFC 6266: a plain ASCII fallback plus the exact name, percent-encoded.
+        fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+        params["ResponseContentDisposition"] = (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+        )
     return client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from jobmanager.config import BASE_DIR
 
 from .stack import deploy_stack, local_rule_routes, stack_environment
@@ -66,7 +68,7 @@ class LocalStack:
     aws_port: int = 4566
     workers: int = 1
     concurrency: int = 3
-    data_dir: Path = field(default_factory=lambda: BASE_DIR / ".local")
+    data_dir: Path = field(default_factory=lambda: Path(settings.DATA_DIR))
     children: list[Child] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 

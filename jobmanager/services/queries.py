@@ -66,11 +66,28 @@ def get_job(
 ) -> dict[str, Any]:
     """The job with its tasks (one page of them; ``tasksNextCursor`` continues)."""
     store = store or get_event_store()
+    job = get_job_summary(tenant_id=tenant_id, job_id=job_id, store=store)
+    page = store.list_tasks(job_id, limit=_limit(task_limit, default=500, maximum=MAX_TASK_PAGE), cursor=cursor)
+    return {**job, "tasks": [task_view(t) for t in page.items], "tasksNextCursor": page.next_cursor}
+
+
+def get_job_summary(*, tenant_id: str, job_id: str, store: EventStore | None = None) -> dict[str, Any]:
+    """The job without its tasks: one read."""
+    store = store or get_event_store()
     job = store.get_job(job_id)
     if not job or job.get("tenantId") != tenant_id:
         raise NotFound(f"job {job_id} not found", details={"jobId": job_id})
-    page = store.list_tasks(job_id, limit=_limit(task_limit, default=500, maximum=MAX_TASK_PAGE), cursor=cursor)
-    return {**job_view(job), "tasks": [task_view(t) for t in page.items], "tasksNextCursor": page.next_cursor}
+    return job_view(job)
+
+
+def get_task(*, tenant_id: str, job_id: str, task_id: str, store: EventStore | None = None) -> dict[str, Any]:
+    """One task, with the status of each of its dependencies (one batch read)."""
+    store = store or get_event_store()
+    task = store.get_task(job_id, task_id, consistent=False)
+    if not task or task.get("tenantId") != tenant_id:
+        raise NotFound(f"task {task_id} not found in job {job_id}", details={"jobId": job_id, "taskId": task_id})
+    deps = store.get_tasks(job_id, task.get("dependsOn", [])) if task.get("dependsOn") else {}
+    return {**task_view(task), "dependencies": {d: deps.get(d, {}).get("status", "unknown") for d in task.get("dependsOn", [])}}
 
 
 def job_events(
@@ -78,9 +95,7 @@ def job_events(
     store: EventStore | None = None,
 ) -> Page:
     store = store or get_event_store()
-    job = store.get_job(job_id)
-    if not job or job.get("tenantId") != tenant_id:
-        raise NotFound(f"job {job_id} not found", details={"jobId": job_id})
+    get_job_summary(tenant_id=tenant_id, job_id=job_id, store=store)
     return store.job_events(job_id, limit=_limit(limit, default=100, maximum=MAX_TASK_PAGE), cursor=cursor)
 
 

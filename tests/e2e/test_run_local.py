@@ -1,0 +1,112 @@
+"""The README's first command, for real: run_local brings the stack up, runs the example
+job to completion with its report downloadable, and Ctrl-C stops every process."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from jobmanager.config import BASE_DIR
+from jobmanager.local.supervisor import port_is_free
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Output:
+    """Collects a process's output lines in the background."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines[-60:]))
+
+
+def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
+    web, aws = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
+    env.update({"JOBMANAGER_DATA_DIR": str(tmp_path / "data"), "WORK_ROOT": str(tmp_path / "work"),
+                "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_local", "--port", str(web), "--aws-port", str(aws)],
+        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    out = Output(proc.stdout)
+    try:
+        key = out.wait_for(r"API key:\s+(jm_\S+)", timeout=120).group(1)
+        login = out.wait_for(r"Login:\s+(\S+) / (\S+)", timeout=5)
+        job_id = out.wait_for(r"dashboard/jobs/(\w+)/", timeout=5).group(1)
+        base = f"http://127.0.0.1:{web}"
+
+        # The example job completes, every task completed, listed by the API
+        api = urllib.request.Request(f"{base}/jobs/{job_id}", headers={"x-api-key": key, "accept": "application/json"})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = json.loads(urllib.request.urlopen(api, timeout=10).read())
+            if job["status"] != "running":
+                break
+            time.sleep(1)
+        assert job["status"] == "completed", job
+        assert len(job["tasks"]) == 5 and {t["status"] for t in job["tasks"]} == {"completed"}
+        listing = urllib.request.Request(f"{base}/jobs", headers={"x-api-key": key, "accept": "application/json"})
+        assert job_id in [j["jobId"] for j in json.loads(urllib.request.urlopen(listing, timeout=10).read())["jobs"]]
+        report = next(t for t in job["tasks"] if t["taskId"] == "report")
+        assert [a["name"] for a in report["artifacts"]] == ["report.md"]
+
+        # The dashboard (after a real login) shows it completed, and the report downloads
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        browser.open(f"{base}/accounts/login/", timeout=10).read()
+        csrf = next(c.value for c in jar if c.name == "csrftoken")
+        form = urllib.parse.urlencode({"username": login.group(1), "password": login.group(2),
+                                       "csrfmiddlewaretoken": csrf}).encode()
+        browser.open(urllib.request.Request(f"{base}/accounts/login/", data=form,
+                                            headers={"Referer": f"{base}/accounts/login/"}), timeout=10).read()
+        page = browser.open(f"{base}/dashboard/jobs/{job_id}/", timeout=10).read().decode()
+        assert "completed" in page and "report" in page
+        task_page = browser.open(f"{base}/dashboard/jobs/{job_id}/tasks/report/", timeout=10).read().decode()
+        link = re.search(r'href="([^"]*/artifacts/0/)"', task_page).group(1)
+        downloaded = browser.open(urllib.parse.urljoin(base, link), timeout=10).read().decode()
+        assert downloaded.startswith("# Job manager: repository report")
+    finally:
+        # Ctrl-C: everything stops, nothing is left listening
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        print("\n".join(out.lines[-80:]))
+    assert proc.returncode == 0
+    assert out.wait_for(r"\[run_local\] stopped", timeout=5)
+    assert port_is_free(web) and port_is_free(aws)
