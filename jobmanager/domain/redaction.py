@@ -25,7 +25,7 @@ _PATTERNS = [
     ),
 ]
 
-_SECRET_ENV_VARS = (
+SECRET_ENV_VARS = (
     "ANTHROPIC_API_KEY",
     "CLAUDE_CODE_OAUTH_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
@@ -38,7 +38,7 @@ _SECRET_ENV_VARS = (
 
 def _secret_values() -> list[str]:
     # Read at call time: tests and workers set these after import.
-    return [v for name in _SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 6]
+    return [v for name in SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 6]
 
 
 def redact(text: str) -> str:

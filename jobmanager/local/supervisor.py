@@ -92,7 +92,7 @@ class LocalStack:
         wait_for_port(self.aws_port, timeout=30, proc=proc, what="the AWS emulator")
         return f"http://127.0.0.1:{self.aws_port}"
 
-    def deploy(self, endpoint_url: str) -> None:
+    def deploy(self, endpoint_url: str, *, tenant: str) -> None:
         self.say("deploying infra/template.yaml into the emulator (SQS, DynamoDB, EventBridge, S3)")
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
@@ -101,7 +101,7 @@ class LocalStack:
             **stack_environment(outputs, endpoint_url=endpoint_url, region=REGION, stage=STAGE),
             "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
-            "TENANT_ID": os.environ.get("TENANT_ID", "local"),
+            "TENANT_ID": tenant,
             "DASHBOARD_BASE_URL": f"http://127.0.0.1:{self.web_port}",
             "PYTHONUNBUFFERED": "1",
         }
@@ -127,7 +127,8 @@ class LocalStack:
             self.say(f"starting worker {n + 1}/{self.workers} (run_worker --concurrency {self.concurrency})")
             self._spawn(
                 f"worker-{n + 1}",
-                [sys.executable, "manage.py", "run_worker", "--concurrency", str(self.concurrency)],
+                # A short long-poll keeps Ctrl-C snappy: an idle worker stops within 5 s.
+                [sys.executable, "manage.py", "run_worker", "--concurrency", str(self.concurrency), "--wait-seconds", "5"],
                 env={**os.environ, **self.env, "WORKER_ID": f"local-worker-{n + 1}"},
                 stop_signal=signal.SIGTERM,
             )

@@ -54,7 +54,9 @@ class Output:
 
 def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
     web, aws = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
+    # A user's shell: none of the test session's stack settings leak in.
+    stack_vars = ("AWS_", "DJANGO_", "STAGE", "TENANT_ID", "EVENT", "TASK_", "SQS_", "S3_", "WORK_ROOT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(stack_vars)}
     env.update({"JOBMANAGER_DATA_DIR": str(tmp_path / "data"), "WORK_ROOT": str(tmp_path / "work"),
                 "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen(

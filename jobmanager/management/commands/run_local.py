@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import threading
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         stack = LocalStack(web_port=port, aws_port=aws_port, workers=workers, concurrency=concurrency)
         stack.check_ports()
         call_command("migrate", verbosity=0)
-        login, api_key = self.local_credentials(stack.data_dir)
+        tenant = os.environ.get("TENANT_ID") or "local"
+        login, api_key = self.local_credentials(stack.data_dir, tenant=tenant)
 
         stop = threading.Event()
         presses = {"n": 0}
@@ -58,7 +60,7 @@ class Command(BaseCommand):
         runner = None
         try:
             endpoint = stack.start_emulator()
-            stack.deploy(endpoint)
+            stack.deploy(endpoint, tenant=tenant)
             self.seed_definitions(stack)
             stack.start_web()
             stack.start_workers()
@@ -69,7 +71,7 @@ class Command(BaseCommand):
         finally:
             stack.stop_all(runner)
 
-    def local_credentials(self, data_dir: Path) -> tuple[tuple[str, str], str]:
+    def local_credentials(self, data_dir: Path, *, tenant: str) -> tuple[tuple[str, str], str]:
         """A dashboard login and an API key for this machine, kept in .local/ (git-ignored)
         so every run prints the same ones."""
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -83,8 +85,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         api_key = saved.get("apiKey")
-        if not api_key or ApiKey.lookup(api_key) is None:
-            _, api_key = ApiKey.issue(name="run_local", tenant_id="local")
+        key = ApiKey.lookup(api_key) if api_key else None
+        if key is None or key.tenant_id != tenant:
+            _, api_key = ApiKey.issue(name="run_local", tenant_id=tenant)
         path.write_text(json.dumps({"username": username, "password": password, "apiKey": api_key}, indent=2))
         path.chmod(0o600)
         return (username, password), api_key

@@ -1,0 +1,183 @@
+"""The agent executor with the REAL Claude Code CLI (bundled with claude-agent-sdk),
+driven by the real SDK, against a fake Anthropic Messages API on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from consumer.executors import agent
+from consumer.executors.agent import build_prompt, run_agent
+from jobmanager.domain.errors import TaskExecutionError
+from jobmanager.domain.model import DefinitionKind, TaskDefinition
+from jobmanager.domain.templates import MissingPlaceholder
+from tests.fakes.anthropic_api import FakeAnthropicAPI, error, text, tool_use
+
+FAKE_KEY = "sk-ant-api03-fake-test-key-000000"
+
+WRITER = TaskDefinition(
+    name="writer",
+    kind=DefinitionKind.AGENT,
+    role="You are a meticulous technical writer.",
+    tag="[writer]",
+    instructions="Write a summary about {input.topic} using these notes: {tasks.research.output}",
+    model="claude-sonnet-4-5",
+    max_turns=4,
+    allowed_tools=("Write",),
+)
+
+
+@pytest.fixture
+def claude_env(monkeypatch, tmp_path):
+    """Credentials + the fake API; the CLI's own state kept out of the real home."""
+
+    def point_at(api: FakeAnthropicAPI) -> None:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+        monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+        monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-config"))
+        monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "0")
+
+    return point_at
+
+
+def test_agent_run_sends_the_rendered_prompt_runs_tools_and_reports_cost(make_run, claude_env):
+    run = make_run(WRITER, task_input={"topic": "otters"}, upstream={"research": "otters hold hands while asleep"})
+    turns = [
+        tool_use("Write", {"file_path": str(run.work_dir / "summary.md"), "content": "# Otters\nThey hold hands.\n"}),
+        text("Summary written to summary.md", input_tokens=300, output_tokens=40),
+    ]
+    with FakeAnthropicAPI(turns) as api:
+        claude_env(api)
+
+        # When the agent task runs
+        result = run_agent(run, timeout=60)
+
+    # Then the prompt carried the tag, the rendered input and the upstream output,
+    conversation = api.conversation
+    assert len(conversation) == 2
+    first = conversation[0]
+    prompt = "\n".join(first.user_texts())
+    assert "[writer]" in prompt
+    assert "Write a summary about otters using these notes: otters hold hands while asleep" in prompt
+    # the role became the system prompt, and the definition's model was used,
+    assert "You are a meticulous technical writer." in first.system_text()
+    assert first.body["model"] == "claude-sonnet-4-5"
+    assert first.headers.get("x-api-key") == FAKE_KEY
+    # the Write tool call really wrote into the working directory,
+    assert (run.work_dir / "summary.md").read_text() == "# Otters\nThey hold hands.\n"
+    # and the result came back with the CLI's accounting.
+    assert result.output == "Summary written to summary.md"
+    assert result.num_turns == 2
+    assert result.cost_usd and result.cost_usd > 0
+    assert result.usage["input_tokens"] > 0 and result.usage["output_tokens"] > 0
+    assert result.model == "claude-sonnet-4-5"
+    # A transcript of the session was kept beside (not inside) the working directory
+    lines = [json.loads(line) for line in run.transcript_file.read_text().splitlines()]
+    assert lines[-1]["type"] == "ResultMessage"
+
+
+def test_progress_is_reported_for_tool_turns_in_bypass_mode(make_run, claude_env, monkeypatch):
+    # IS_SANDBOX=1 lets the CLI take bypassPermissions even as root (the production default)
+    monkeypatch.setenv("IS_SANDBOX", "1")
+    assert agent.permission_mode() == "bypassPermissions"
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+    progress: list[dict] = []
+    with FakeAnthropicAPI([tool_use("Write", {"file_path": str(run.work_dir / "a.txt"), "content": "a"}),
+                           text("done")]) as api:
+        claude_env(api)
+        run_agent(run, on_progress=progress.append, timeout=60)
+
+    assert progress == [{"turn": 1, "tools": ["Write"]}]
+    assert (run.work_dir / "a.txt").read_text() == "a"
+
+
+def test_missing_credentials_fail_at_once_without_retry(make_run, monkeypatch):
+    # Given no credentials at all
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_OAUTH_TOKEN", raising=False)
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+    with FakeAnthropicAPI([text("never")]) as api:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+        started = time.monotonic()
+
+        # When the agent task runs
+        with pytest.raises(TaskExecutionError) as caught:
+            run_agent(run)
+
+    # Then it fails immediately, permanently, saying what to set — and calls nobody
+    assert time.monotonic() - started < 1
+    assert (caught.value.retryable, caught.value.kind) == (False, "auth")
+    assert "ANTHROPIC_API_KEY" in caught.value.message and "CLAUDE_CODE_OAUTH_TOKEN" in caught.value.message
+    assert api.requests == []
+
+
+def test_a_missing_placeholder_fails_permanently_naming_it(make_run, claude_env):
+    run = make_run(WRITER, task_input={"subject": "wrong key"}, upstream={"research": "r"})
+    with FakeAnthropicAPI([text("never")]) as api:
+        claude_env(api)
+        with pytest.raises(MissingPlaceholder) as caught:
+            run_agent(run)
+
+    assert caught.value.retryable is False
+    assert "{input.topic}" in caught.value.message
+    assert api.requests == []
+
+
+def test_an_upstream_that_is_not_a_dependency_is_named_too():
+    with pytest.raises(MissingPlaceholder) as caught:
+        build_prompt(WRITER, task_input={"topic": "t"}, upstream={})
+
+    assert "{tasks.research.output}" in caught.value.message
+
+
+def test_an_authentication_error_from_the_api_is_permanent(make_run, claude_env):
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+    with FakeAnthropicAPI([error(401, "authentication_error", "invalid x-api-key")] * 3) as api:
+        claude_env(api)
+        with pytest.raises(TaskExecutionError) as caught:
+            run_agent(run, timeout=60)
+
+    assert (caught.value.retryable, caught.value.kind) == (False, "auth")
+    assert FAKE_KEY not in caught.value.message
+
+
+def test_an_overloaded_api_is_retryable(make_run, claude_env):
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+    with FakeAnthropicAPI([error(529, "overloaded_error", "Overloaded")] * 5) as api:
+        claude_env(api)
+        with pytest.raises(TaskExecutionError) as caught:
+            run_agent(run, timeout=60)
+
+    assert caught.value.retryable is True
+    assert caught.value.kind in ("overloaded", "server_error")
+
+
+def test_headless_permission_mode(monkeypatch):
+    # bypassPermissions, except as root without IS_SANDBOX=1 (the CLI refuses it there)
+    monkeypatch.setattr(agent.os, "getuid", lambda: 1000)
+    assert agent.permission_mode() == "bypassPermissions"
+    monkeypatch.setattr(agent.os, "getuid", lambda: 0)
+    monkeypatch.delenv("IS_SANDBOX", raising=False)
+    assert agent.permission_mode() == "dontAsk"
+    monkeypatch.setenv("IS_SANDBOX", "1")
+    assert agent.permission_mode() == "bypassPermissions"
+
+
+def test_options_carry_the_definition(make_run, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    run = make_run(TaskDefinition(name="d", kind=DefinitionKind.AGENT, instructions="hi", max_turns=7,
+                                  allowed_tools=("Read", "Grep")))
+
+    options = agent.build_options(run)
+
+    assert options.model == "claude-sonnet-4-5"  # the worker's default (CLAUDE_MODEL)
+    assert options.max_turns == 7
+    assert options.allowed_tools == ["Read", "Grep"]
+    assert options.cwd == str(run.work_dir)
+    assert options.setting_sources == []
+    assert options.env["ANTHROPIC_API_KEY"] == FAKE_KEY
+    assert options.env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"

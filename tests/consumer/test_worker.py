@@ -1,0 +1,256 @@
+"""The REAL worker (``manage.py run_worker``) as a subprocess, against the emulated
+stack: messages in, events and S3 objects out. Each test uses its own task queue
+(``--queue-url``) so what one leaves behind can't reach another."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from jobmanager.aws import artifacts, queue
+from jobmanager.domain.ids import new_ulid
+from jobmanager.domain.model import DefinitionKind
+from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
+
+from .harness import TENANT, WorkerProcess, alive, define, events_for, new_stack, queue_counts, run_burst, send
+
+
+@pytest.fixture
+def stack(aws_stack, tmp_path):
+    return new_stack(tmp_path)
+
+
+WRITE_AND_PRINT = (
+    "import os, sys, time; time.sleep(1.2); os.makedirs('out', exist_ok=True);"
+    " open('out/result.txt', 'w').write('result for ' + sys.argv[1]);"
+    " print('topic=' + sys.argv[1] + ' upstream=' + sys.argv[2] + ' attempt=' + os.environ['ATTEMPT'])"
+)
+
+
+def test_a_command_task_completes_with_output_artifacts_and_heartbeats(stack):
+    # Given a command definition and a message for it with an upstream output
+    name = define("cmd-success", command=("python", "-c", WRITE_AND_PRINT, "{input.topic}", "{tasks.up.output}"))
+    body = send(stack, name, task_input={"topic": "otters"}, upstream={"up": {"output": "notes"}})
+
+    # When a burst worker runs
+    worker = run_burst(stack)
+
+    # Then Task Started came first, heartbeats while it ran, then Task Completed with the output
+    events = events_for(stack, body)
+    types = [e["eventType"] for e in events]
+    assert types[0] == "Task Started" and types[-1] == "Task Completed", types
+    assert types.count("Task Heartbeat") >= 2, types
+    started, completed = events[0], events[-1]
+    assert started["source"] == "worker" and started["attempt"] == 1
+    assert started["requestId"] == body["requestId"] and started["tenantId"] == TENANT
+    expected = {"workerId": "worker-under-test", "taskDefinition": name, "kind": "command", "timeoutSeconds": 120}
+    assert started["data"].items() >= expected.items()
+    data = completed["data"]
+    assert data["output"] == "topic=otters upstream=notes attempt=1\n"
+    assert data["outputSize"] == len(data["output"])
+    assert data["exitCode"] == 0
+    assert data["workerId"] == "worker-under-test"
+    assert 1000 <= data["durationMs"] < 30_000
+    # ... and the file it left in its working dir is in S3 under the artifact key
+    [artifact] = data["artifacts"]
+    assert artifact["name"] == "out/result.txt"
+    assert artifact["key"] == artifacts.artifact_key(body["jobId"], "a", 1, "out/result.txt")
+    assert artifact["size"] == len("result for otters")
+    assert artifacts.get_text(artifact) == "result for otters"
+    # ... the message is gone, and the worker logged the start and the finish
+    assert queue_counts(stack) == (0, 0)
+    assert f"task started   job={body['jobId']} task=a attempt=1" in worker.output
+    assert f"task completed job={body['jobId']} task=a attempt=1" in worker.output
+
+
+def test_pointers_are_resolved_and_a_large_output_goes_to_s3(stack):
+    # Given an input and an upstream output stored in S3, and a small inline limit
+    job_id = new_ulid()
+    input_ref = artifacts.put_json(f"jobs/{job_id}/inputs/a.json", {"n": 3})
+    upstream_ref = artifacts.put_text(f"jobs/{job_id}/outputs/up.txt", "U" * 50)
+    name = define("cmd-big", command=("python", "-c", "import sys; print(sys.argv[1] * int(sys.argv[2]))",
+                                      "{tasks.up.output}", "{input.n}"))
+    body = send(stack, name, job_id=job_id, inputRef=input_ref, upstream={"up": {"outputRef": upstream_ref}})
+    env = {**stack["env"], "INLINE_OUTPUT_LIMIT": "100"}
+
+    # When it runs
+    run_burst(stack, env=env)
+
+    # Then the output (151 bytes) was stored in S3 and the event carries the pointer and size
+    data = events_for(stack, body)[-1]["data"]
+    assert "output" not in data
+    assert data["outputSize"] == 151
+    assert artifacts.get_text(data["outputRef"]) == "U" * 150 + "\n"
+
+
+def test_a_non_retryable_failure_is_reported_and_the_message_deleted(stack):
+    # Given a command that fails with exit code 3, and a message naming no known definition
+    name = define("cmd-exit-3", command=("python", "-c", "import sys; sys.stderr.write('bad input'); sys.exit(3)"))
+    failing = send(stack, name)
+    unknown = send(stack, "no-such-definition")
+
+    # When a worker runs
+    run_burst(stack)
+
+    # Then each got a terminal Task Failed with a classified error, and both messages are gone
+    failed = [e for e in events_for(stack, failing) if e["eventType"] != "Task Heartbeat"]
+    assert [e["eventType"] for e in failed] == ["Task Started", "Task Failed"]
+    data = failed[-1]["data"]
+    assert data["willRetry"] is False
+    assert data["error"]["retryable"] is False and data["error"]["kind"] == "exit_code"
+    assert "exited with code 3" in data["error"]["message"] and "bad input" in data["error"]["message"]
+    assert data["exitCode"] == 3
+    [unknown_failed] = events_for(stack, unknown)
+    assert unknown_failed["eventType"] == "Task Failed"
+    assert unknown_failed["data"]["error"]["kind"] == "definition"
+    assert "no-such-definition" in unknown_failed["data"]["error"]["message"]
+    assert unknown_failed["data"]["willRetry"] is False
+    assert queue_counts(stack) == (0, 0)
+
+
+def test_a_retryable_failure_is_redelivered_as_the_next_attempt(stack):
+    # Given a command that records its attempt and exits 75 (EX_TEMPFAIL)
+    log = stack["tmp"] / "attempts.log"
+    name = define("cmd-tempfail", max_attempts=3, command=(
+        "python", "-c", "import os, sys; open(sys.argv[1], 'a').write(os.environ['ATTEMPT'] + '\\n'); sys.exit(75)",
+        "{input.log}"))
+    body = send(stack, name, task_input={"log": str(log)})
+
+    # When a worker runs with no backoff (so the redeliveries come at once)
+    run_burst(stack, "--retry-backoff", "0")
+
+    # Then SQS redelivered it as attempts 2 and 3, and the third failure was final
+    failures = [e for e in events_for(stack, body) if e["eventType"] == "Task Failed"]
+    assert [(e["attempt"], e["data"]["willRetry"]) for e in failures] == [(1, True), (2, True), (3, False)]
+    assert all(e["data"]["error"] == failures[0]["data"]["error"] for e in failures)
+    assert failures[0]["data"]["error"]["kind"] == "tempfail" and failures[0]["data"]["error"]["retryable"]
+    assert "retryInSeconds" in failures[0]["data"] and "retryInSeconds" not in failures[-1]["data"]
+    assert log.read_text().split() == ["1", "2", "3"]
+    assert queue_counts(stack) == (0, 0)
+
+
+def test_a_timeout_kills_the_whole_process_group(stack):
+    # Given a command that starts a grandchild and then hangs, with a 2 s timeout
+    pid_file = stack["tmp"] / "grandchild.pid"
+    name = define("cmd-hang", timeout_seconds=2, max_attempts=1, command=(
+        "python", "-c",
+        "import subprocess, sys, time; p = subprocess.Popen(['sleep', '300']);"
+        " open(sys.argv[1], 'w').write(str(p.pid)); time.sleep(300)",
+        "{input.pid_file}"))
+    body = send(stack, name, task_input={"pid_file": str(pid_file)})
+
+    # When a worker runs it
+    started = time.monotonic()
+    run_burst(stack)
+
+    # Then it failed with a timeout within seconds, and the grandchild died with it
+    assert time.monotonic() - started < 30
+    failed = events_for(stack, body)[-1]
+    assert failed["eventType"] == "Task Failed"
+    assert failed["data"]["error"]["kind"] == "timeout" and failed["data"]["error"]["retryable"] is True
+    assert failed["data"]["willRetry"] is False  # maxAttempts 1
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(grandchild)
+
+
+def test_sigterm_lets_the_running_task_finish_and_takes_no_new_one(stack):
+    # Given two slow tasks and a worker with one slot
+    name = define("cmd-slow", command=("python", "-c", "import time; time.sleep(2); print('finished')"))
+    first, second = send(stack, name, task_id="first"), send(stack, name, task_id="second")
+    worker = WorkerProcess(stack["env"], "--concurrency", "1", "--queue-url", stack["queue_url"])
+
+    # When SIGTERM arrives while the first task runs
+    worker.wait_for_line("task started")
+    worker.process.send_signal(signal.SIGTERM)
+    code = worker.wait(timeout=60)
+
+    # Then the worker exits cleanly after that task completed, and the other task never started
+    assert code == 0, worker.output
+    outcomes = [e for e in events_for(stack, first) + events_for(stack, second) if e["eventType"] != "Task Heartbeat"]
+    assert sorted(e["eventType"] for e in outcomes) == ["Task Completed", "Task Started"]
+    assert outcomes[-1]["data"]["output"] == "finished\n"
+    assert "warm shutdown" in worker.output
+    assert queue_counts(stack)[0] + queue_counts(stack)[1] == 1  # the untouched one is still queued
+
+
+def test_a_second_signal_kills_running_tasks_and_settles_nothing(stack):
+    pid_file = stack["tmp"] / "grandchild.pid"
+    name = define("cmd-forever", command=(
+        "python", "-c",
+        "import subprocess, sys, time; p = subprocess.Popen(['sleep', '300']);"
+        " open(sys.argv[1], 'w').write(str(p.pid)); time.sleep(300)",
+        "{input.pid_file}"))
+    body = send(stack, name, task_input={"pid_file": str(pid_file)})
+    worker = WorkerProcess(stack["env"], "--queue-url", stack["queue_url"])
+    worker.wait_for_line("task started")
+    deadline = time.monotonic() + 10
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # When SIGTERM comes twice
+    worker.process.send_signal(signal.SIGTERM)
+    worker.wait_for_line("warm shutdown")
+    worker.process.send_signal(signal.SIGTERM)
+    code = worker.wait(timeout=15)
+
+    # Then it exits at once, the task's processes are gone, and its message is left for redelivery
+    assert code == 128 + signal.SIGTERM, worker.output
+    assert {e["eventType"] for e in events_for(stack, body)} == {"Task Started", "Task Heartbeat"}
+    assert queue_counts(stack) == (0, 1)
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(grandchild)
+
+
+def test_a_duplicate_of_a_running_task_is_ignored_not_deleted(stack):
+    # Given the same task message sent twice (a dispatcher retry after a crash)
+    name = define("cmd-dup", command=("python", "-c", "import time; time.sleep(1.5); print('once')"))
+    body = send(stack, name)
+    queue.send_messages([body], queue_url=stack["queue_url"])
+
+    # When a worker with two slots runs
+    worker = run_burst(stack)
+
+    # Then the task ran once; the duplicate was left alone (not deleted)
+    types = [e["eventType"] for e in events_for(stack, body)]
+    assert types.count("Task Started") == 1 and types.count("Task Completed") == 1, types
+    assert "duplicate" in worker.output
+    assert sum(queue_counts(stack)) == 1
+
+
+def test_an_agent_task_runs_the_real_cli_in_the_worker(stack, tmp_path):
+    # Given an agent definition and a fake Anthropic API scripted to write a file and answer
+    name = define("agent-writer", kind=DefinitionKind.AGENT, role="You write reports.",
+                  instructions="Report on {input.topic}.", allowed_tools=("Write",), max_turns=3)
+    body = send(stack, name, task_input={"topic": "beavers"})
+    work_dir = stack["work_root"] / body["jobId"] / "a" / "attempt-1"
+    turns = [tool_use("Write", {"file_path": str(work_dir / "report.md"), "content": "# Beavers\n"}),
+             text("Report written.")]
+    with FakeAnthropicAPI(turns) as api:
+        env = {**stack["env"], "ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "sk-ant-api03-worker-fake-key",
+               "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+
+        # When a worker runs it
+        run_burst(stack, env=env)
+
+    # Then the prompt reached the API, and Task Completed carries the agent's accounting and artifact
+    assert "Report on beavers." in "\n".join(api.conversation[0].user_texts())
+    completed = events_for(stack, body)[-1]
+    assert completed["eventType"] == "Task Completed", completed
+    data = completed["data"]
+    assert data["output"] == "Report written."
+    assert data["numTurns"] == 2 and data["costUsd"] > 0 and data["usage"]["input_tokens"] > 0
+    assert data["model"] == "claude-sonnet-4-5"
+    assert [a["name"] for a in data["artifacts"]] == ["report.md"]
+    assert artifacts.get_text(data["artifacts"][0]) == "# Beavers\n"
+    transcript = artifacts.get_text(data["transcriptRef"])
+    assert "sk-ant-api03-worker-fake-key" not in transcript
+    assert json.loads(transcript.splitlines()[-1])["type"] == "ResultMessage"
