@@ -1,9 +1,10 @@
 """The dashboard in a real (headless) Chromium: log in through the form, watch a job run
-to completion without reloading the page, read a task's output. Saves screenshots to
-docs/screenshots/ for the README."""
+to completion without reloading the page, read a task's output. Screenshots go to a
+temporary folder; with UPDATE_SCREENSHOTS=1 they refresh docs/screenshots/ (the README's)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tests.helpers import run_as_worker, take_task_messages, worker_event
 from .conftest import drive, new_job
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 20_000  # polling is every 2-3 s; leave room for a slow machine
 
 pytestmark = [
@@ -44,10 +45,15 @@ def browser_page(monkeypatch):
         browser.close()
 
 
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    return DOCS_SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+
+
 def test_watch_a_job_complete_without_reloading(live_server, transactional_db, django_user_model,
-                                                rule_runner, browser_page):
+                                                rule_runner, browser_page, screenshots):
     page, expect = browser_page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshots.mkdir(parents=True, exist_ok=True)
     django_user_model.objects.create_user(username="operator", password="a-long-test-password")
     job = new_job("browser-diamond")
 
@@ -62,7 +68,7 @@ def test_watch_a_job_complete_without_reloading(live_server, transactional_db, d
     expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
     row = page.locator(f'tr[data-job="{job["jobId"]}"]')
     expect(row.locator(".badge")).to_have_text("running")
-    page.screenshot(path=str(SCREENSHOTS / "jobs.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "jobs.png"), full_page=True)
 
     # Open the job: the graph and the table show every task
     row.get_by_role("link", name="browser-diamond").click()
@@ -81,7 +87,7 @@ def test_watch_a_job_complete_without_reloading(live_server, transactional_db, d
     rule_runner.drain()
     expect(page.locator('tr[data-task="b"] .task-status')).to_have_text("running")
     expect(page.locator('tr[data-task="c"] .task-status')).to_have_text("queued")
-    page.screenshot(path=str(SCREENSHOTS / "job-running.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "job-running.png"), full_page=True)
 
     # ...and once every task is done, the job and each task read "completed"
     for message in queued:
@@ -93,14 +99,14 @@ def test_watch_a_job_complete_without_reloading(live_server, transactional_db, d
         expect(page.locator(f'tr[data-task="{task_id}"] .task-status')).to_have_text("completed")
         expect(page.locator(f'[data-node="{task_id}"] .node-status')).to_have_text("completed")
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
-    page.screenshot(path=str(SCREENSHOTS / "job.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "job.png"), full_page=True)
 
     # Open a task and read its output
     page.locator('tr[data-task="d"]').get_by_role("link", name="d").click()
     expect(page.locator("#task-status")).to_have_text("completed")
     expect(page.locator("#output")).to_have_text("out-d")
     expect(page.get_by_text("Task Completed")).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "task.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "task.png"), full_page=True)
 
 
 def test_an_expired_session_sends_the_page_to_login(live_server, transactional_db, django_user_model,
