@@ -26,7 +26,7 @@ MAX_INLINE_ARTIFACT_BYTES = 32 * 1024
 def result_key(run: TaskRun, name: str) -> str:
     """Worker-made objects live beside, not among, the task's own files (a task may
     well write a file called output.txt)."""
-    return f"jobs/{run.job_id}/tasks/{run.task_id}/results/attempt-{run.attempt}/{name}"
+    return artifacts.result_key(run.job_id, run.task_id, run.attempt, name)
 
 
 def upload_artifacts(run: TaskRun) -> list[dict[str, Any]]:

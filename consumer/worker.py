@@ -140,14 +140,19 @@ class Worker:
                 log.warning("duplicate delivery of running message %s ignored", message.message_id)
                 return
             twin = self._running_keys.get(key) if key is not None else None
-            if key is not None and twin is not None and not twin.settled:
-                log.warning("duplicate of running task (requestId=%s, attempt=%d) ignored", *key)
-                return
+            running_twin = key is not None and twin is not None and not twin.settled
             already_done = message.message_id in self._finished or (key is not None and key in self._finished)
-            if not already_done:
+            if not (already_done or running_twin):
                 self._running[message.message_id] = delivery
                 if key is not None:
                     self._running_keys[key] = delivery
+        if running_twin:
+            # Another message for the attempt this worker is running (a dispatcher re-send
+            # after a crash): the running copy settles it, so this one goes now rather than
+            # coming back in 15 minutes.
+            log.warning("duplicate of running task (requestId=%s, attempt=%d) deleted", *key)
+            self.runner.delete(delivery)
+            return
         if already_done:
             # This worker already published this task attempt's outcome: nothing to redo.
             log.info("duplicate of finished task %s deleted", key or message.message_id)

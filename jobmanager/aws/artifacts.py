@@ -22,8 +22,24 @@ def _bucket() -> str:
     return bucket
 
 
+# Every S3 key is built here. Everything of a job lives under jobs/<jobId>/.
 def artifact_key(job_id: str, task_id: str, attempt: int, name: str) -> str:
+    """A file the task left in its working directory."""
     return f"jobs/{job_id}/tasks/{task_id}/attempt-{attempt}/{name}"
+
+
+def result_key(job_id: str, task_id: str, attempt: int, name: str) -> str:
+    """What the worker stores about an attempt: a large output, the transcript, the log."""
+    return f"jobs/{job_id}/tasks/{task_id}/results/attempt-{attempt}/{name}"
+
+
+def input_key(job_id: str, task_id: str) -> str:
+    return f"jobs/{job_id}/inputs/{task_id}.json"
+
+
+def message_key(job_id: str, task_id: str, attempt: int) -> str:
+    """A task message too large for SQS."""
+    return f"jobs/{job_id}/messages/{task_id}-{attempt}.json"
 
 
 def put_bytes(key: str, data: bytes, *, content_type: str = "application/octet-stream") -> dict[str, Any]:

@@ -82,10 +82,9 @@ def task_message(job: dict[str, Any], task: dict[str, Any], upstream: dict[str, 
     else:
         body["input"] = task.get("input") or {}
     if len(json.dumps(body)) > MESSAGE_INLINE_LIMIT:
-        key = f"jobs/{job['jobId']}/messages/{task['taskId']}-{task['attempt']}.json"
-        body = {k: body[k] for k in ("jobId", "taskId", "tenantId", "requestId", "attempt", "taskDefinition")} | {
-            "payloadRef": artifacts.put_json(key, body)
-        }
+        key = artifacts.message_key(job["jobId"], task["taskId"], task["attempt"])
+        kept = ("jobId", "taskId", "tenantId", "requestId", "attempt", "maxAttempts", "taskDefinition")
+        body = {k: body[k] for k in kept} | {"payloadRef": artifacts.put_json(key, body)}
     return body
 
 

@@ -115,7 +115,7 @@ def _input_fields(job_id: str, task: TaskSpec) -> dict[str, Any]:
     """Small inputs live on the task item; large ones in S3 (items stay far below 400 KB)."""
     if len(json.dumps(task.input)) <= INLINE_INPUT_BYTES:
         return {"input": task.input}
-    return {"inputRef": artifacts.put_json(f"jobs/{job_id}/inputs/{task.task_id}.json", task.input)}
+    return {"inputRef": artifacts.put_json(artifacts.input_key(job_id, task.task_id), task.input)}
 
 
 def _build_job(*, job_id, tenant_id, name, tasks, order, definitions, metadata, now, ttl):

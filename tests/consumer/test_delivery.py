@@ -95,15 +95,15 @@ def test_redelivery_of_a_running_message_is_ignored_under_its_newest_handle(work
     assert worker.runner.deleted == []
 
 
-def test_another_message_for_the_same_running_attempt_is_ignored_not_deleted(worker):
+def test_another_message_for_the_same_running_attempt_is_deleted_not_run(worker):
     worker._dispatch(message("m1"))
     wait_until(lambda: len(worker.runner.handled) == 1)
 
-    worker._dispatch(message("m2"))
+    worker._dispatch(message("m2", handle="h-twin"))
 
     time.sleep(0.05)
     assert len(worker.runner.handled) == 1
-    assert worker.runner.deleted == []
+    assert worker.runner.deleted == ["h-twin"]
 
 
 def test_a_retried_message_that_comes_back_runs_again(worker):

@@ -210,7 +210,7 @@ def test_a_second_signal_kills_running_tasks_and_settles_nothing(stack):
     assert not alive(grandchild)
 
 
-def test_a_duplicate_of_a_running_task_is_ignored_not_deleted(stack):
+def test_a_duplicate_of_a_running_task_is_deleted_and_runs_once(stack):
     # Given the same task message sent twice (a dispatcher retry after a crash)
     name = define("cmd-dup", command=("python", "-c", "import time; time.sleep(1.5); print('once')"))
     body = send(stack, name)
@@ -219,11 +219,11 @@ def test_a_duplicate_of_a_running_task_is_ignored_not_deleted(stack):
     # When a worker with two slots runs
     worker = run_burst(stack)
 
-    # Then the task ran once; the duplicate was left alone (not deleted)
+    # Then the task ran once, and the duplicate is gone rather than back in 15 minutes
     types = [e["eventType"] for e in events_for(stack, body)]
     assert types.count("Task Started") == 1 and types.count("Task Completed") == 1, types
-    assert "duplicate" in worker.output
-    assert sum(queue_counts(stack)) == 1
+    assert "duplicate of running task" in worker.output
+    assert sum(queue_counts(stack)) == 0
 
 
 def test_an_agent_task_runs_the_real_cli_in_the_worker(stack, tmp_path):
