@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -52,6 +53,27 @@ class Output:
         raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines[-60:]))
 
 
+def call(base: str, method: str, path: str, key: str | None, body: bytes | None = None) -> tuple[int, dict]:
+    headers = {"accept": "application/json", "content-type": "application/json"}
+    if key:
+        headers["x-api-key"] = key
+    request = urllib.request.Request(base + path, method=method, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for_job(base: str, key: str, job_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, job = call(base, "GET", f"/jobs/{job_id}", key)
+        if job["status"] != "running" or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
 def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
     web, aws = free_port(), free_port()
     # A user's shell: none of the test session's stack settings leak in.
@@ -71,13 +93,7 @@ def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
         base = f"http://127.0.0.1:{web}"
 
         # The example job completes, every task completed, listed by the API
-        api = urllib.request.Request(f"{base}/jobs/{job_id}", headers={"x-api-key": key, "accept": "application/json"})
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            job = json.loads(urllib.request.urlopen(api, timeout=10).read())
-            if job["status"] != "running":
-                break
-            time.sleep(1)
+        job = wait_for_job(base, key, job_id)
         assert job["status"] == "completed", job
         assert len(job["tasks"]) == 5 and {t["status"] for t in job["tasks"]} == {"completed"}
         listing = urllib.request.Request(f"{base}/jobs", headers={"x-api-key": key, "accept": "application/json"})
@@ -100,6 +116,23 @@ def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
         link = re.search(r'href="([^"]*/artifacts/0/)"', task_page).group(1)
         downloaded = browser.open(urllib.parse.urljoin(base, link), timeout=10).read().decode()
         assert downloaded.startswith("# Job manager: repository report")
+
+        # Posting the same JSON again runs it to completion too
+        example = (BASE_DIR / "examples" / "jobs" / "repo-report.json").read_bytes()
+        status, again = call(base, "POST", "/jobs", key, example)
+        assert status == 201, again
+        assert wait_for_job(base, key, again["jobId"])["status"] == "completed"
+
+        # A cycle is refused with its path; a missing or wrong key is refused
+        cyclic = {"name": "cyclic", "tasks": [
+            {"taskId": "x", "taskDefinition": "repo-inventory", "dependsOn": ["y"]},
+            {"taskId": "y", "taskDefinition": "repo-inventory", "dependsOn": ["x"]}]}
+        status, refused = call(base, "POST", "/jobs", key, json.dumps(cyclic).encode())
+        assert status == 400 and refused["details"]["cycle"] in (["x", "y", "x"], ["y", "x", "y"])
+        assert call(base, "GET", "/jobs", None)[0] == 401
+        assert call(base, "GET", "/jobs", "jm_not-a-key")[0] == 403
+        _, jobs = call(base, "GET", "/jobs?limit=100", key)
+        assert "cyclic" not in [j["name"] for j in jobs["jobs"]]
     finally:
         # Ctrl-C: everything stops, nothing is left listening
         proc.send_signal(signal.SIGINT)
