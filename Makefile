@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup run test test-fast browser lint clean
+.PHONY: help setup run test test-fast browser lint clean ci package deploy
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,5 +25,14 @@ browser: ## Install Debian's Chromium for the browser tests (needs root; skipped
 lint: setup ## cfn-lint the infrastructure templates
 	@.venv/bin/cfn-lint infra/*.yaml
 
+package: setup ## Build prod's Lambda package from a slim venv (zappa package) and print its size
+	@scripts/package.sh prod
+
+deploy: setup ## Deploy a stage to AWS in order: make deploy STAGE=dev (README: Deploy to AWS)
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod" >&2; exit 2; }
+	@$(PY) -m deploy $(STAGE)
+
+ci: test lint package ## What CI runs: the tests (routing, CloudFormation, schemathesis included), cfn-lint, the package
+
 clean: ## Remove the virtualenv and local data
-	rm -rf .venv .local
+	rm -rf .venv .venv-package .deploy .local staticfiles

@@ -8,13 +8,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobmanager.domain.events import Source
-from jobmanager.services import jobs, queries, task_definitions
+from jobmanager.services import control, health, jobs, queries, task_definitions
 
 from . import serializers as s
 from .authentication import tenant_of
+from .strict import strict_data
 
 
 def _valid(serializer_class, data):
+    data = strict_data(serializer_class(), data)  # strings must be strings: api/strict.py
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -80,3 +82,34 @@ class TaskDefinitionDetailView(APIView):
         data = _valid(s.TaskDefinitionInput, request.data)
         definition, created = task_definitions.put_task_definition(tenant_id=tenant_of(request), name=name, body=data)
         return Response(definition.to_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TaskHealthView(APIView):
+    """`GET /health/tasks/{requestId}`: the health of the task that requestId belongs to
+    (level, reason, elapsed vs timeout, last heartbeat). Read-only: it alerts nobody."""
+
+    def get(self, request: Request, request_id: str) -> Response:
+        return Response(health.check_request(request_id, tenant_id=tenant_of(request)))
+
+
+class JobCancelView(APIView):
+    """`POST /jobs/{jobId}/cancel`: cancel a running job. Pending and queued tasks are
+    cancelled now; running ones are stopped by their workers (`stopping`), so the answer is
+    202 while any still runs, else 200. Cancelling a cancelled job repeats nothing (200);
+    a completed or failed job gives 409."""
+
+    def post(self, request: Request, job_id: str) -> Response:
+        result = control.cancel_job(tenant_id=tenant_of(request), job_id=job_id, source=Source.API)
+        stopping = bool(result["stopping"]) and not result["alreadyCancelled"]
+        return Response(result, status=status.HTTP_202_ACCEPTED if stopping else status.HTTP_200_OK)
+
+
+class TaskRetryView(APIView):
+    """`POST /jobs/{jobId}/tasks/{taskId}/retry`: run a failed task again (or a timed-out or
+    cancelled one while its job runs), with the tasks skipped because of it; a failed job
+    runs again. 202: the task is queued (or waits on its dependencies); 409 when its state
+    doesn't allow a retry."""
+
+    def post(self, request: Request, job_id: str, task_id: str) -> Response:
+        result = control.retry_task(tenant_id=tenant_of(request), job_id=job_id, task_id=task_id)
+        return Response(result, status=status.HTTP_202_ACCEPTED)

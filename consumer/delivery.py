@@ -23,7 +23,8 @@ class Outcome:
     FAILED = "failed"  # terminal: the message was deleted
     RETRY = "retry"  # SQS will redeliver it
     LEFT = "left"  # not settled (publish failed, shutdown, malformed): SQS redelivers
-    TERMINAL = frozenset({COMPLETED, FAILED})
+    CANCELLED = "cancelled"  # its job was cancelled: stopped (or never started), message deleted
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Delivery:
     # Set just before the message is handed back to SQS (retry, malformed): from then on
     # a new delivery of it is a fresh attempt, not a duplicate of this one.
     settled: bool = False
+    # Set by the heartbeat when the job's cancel marker appears: the task was killed for it.
+    cancel_requested: bool = False
 
     @property
     def key(self) -> tuple[str, int] | None:

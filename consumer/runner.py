@@ -8,6 +8,7 @@ push its visibility out by a backoff so SQS redelivers it as attempt+1).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -72,6 +73,13 @@ class TaskRunner:
             return Outcome.LEFT
         delivery.body = body
         attempt = effective_attempt(body, delivery.message.receive_count)
+        if self._job_cancelled(body["jobId"]):
+            # The cancel sweep cancelled (and announced) every task that was not running, so
+            # this message is dropped without a word. (A redelivery of a task whose worker
+            # died while it ran: the reconciler cancels that one.)
+            log.info("job %s is cancelled: task %s not started, message deleted", body["jobId"], body["taskId"])
+            self.delete(delivery)
+            return Outcome.CANCELLED
         cfg = get_config()
         # The definition's maxAttempts decides (below); the message's is the fallback when
         # there is no definition. Never above MAX_MESSAGE_RETRIES: past that many receives
@@ -102,6 +110,9 @@ class TaskRunner:
                 result, error = self._execute(delivery, run)
             if self.abandoned.is_set():
                 return Outcome.LEFT
+            if delivery.cancel_requested:  # whatever the child managed: its job no longer wants it
+                heartbeat.stop()
+                return self._cancelled(delivery, attempt, started)
             extra: dict[str, Any] = {"kind": str(definition.kind)}
             if result is not None:
                 try:
@@ -189,11 +200,38 @@ class TaskRunner:
             child.close()
 
     def _heartbeat(self, delivery: Delivery, run: TaskRun, started: float) -> None:
+        if not delivery.cancel_requested and self._job_cancelled(run.job_id):
+            delivery.cancel_requested = True
+            child = delivery.child
+            if child is not None:
+                with contextlib.suppress(ValueError):  # the child was closed meanwhile: it is gone anyway
+                    child.kill()
+            log.info("job %s cancelled: task %s killed", run.job_id, run.task_id)
+            return
         self._change_visibility(delivery, get_config().visibility_extension_amount)
         self._publish_quietly(delivery, EventType.TASK_HEARTBEAT, run.attempt,
                               elapsedMs=int((time.monotonic() - started) * 1000))
 
     # -- outcomes -----------------------------------------------------------------
+
+    def _job_cancelled(self, job_id: str) -> bool:
+        """The cancel marker (the worker can't read the events table). If S3 can't be asked,
+        carry on: the next heartbeat asks again."""
+        try:
+            return artifacts.exists(artifacts.cancel_marker_key(job_id))
+        except Exception as exc:
+            log.warning("could not check whether job %s is cancelled: %s", job_id, classify(exc).message)
+            return False
+
+    def _cancelled(self, delivery: Delivery, attempt: int, started: float) -> str:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if not self._publish(delivery, EventType.TASK_CANCELLED, attempt, reason="job cancelled",
+                             durationMs=duration_ms):
+            return Outcome.LEFT
+        self.delete(delivery)
+        log.info("task cancelled job=%s task=%s attempt=%d after %.2fs", delivery.body["jobId"],
+                 delivery.body["taskId"], attempt, duration_ms / 1000)
+        return Outcome.CANCELLED
 
     def _failure_extras(self, run: TaskRun, error: TaskExecutionError) -> dict[str, Any]:
         extra: dict[str, Any] = {}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import health_views, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("jobs/<str:job_id>/tasks/<str:task_id>/", views.task, name="task"),
     path("jobs/<str:job_id>/tasks/<str:task_id>/artifacts/<int:index>/", views.artifact, name="artifact"),
     path("task-definitions/", views.task_definitions_list, name="task-definitions"),
+    path("health/", health_views.health, name="health"),
 ]

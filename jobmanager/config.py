@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,6 +30,14 @@ def _int(*names: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise RuntimeError(f"{names[0]} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, *, default: float) -> float:
+    raw = _env(name, default=str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def _millis_as_seconds(name: str, default_seconds: float) -> float:
@@ -71,6 +79,20 @@ class Config:
     inline_output_limit: int
     # dashboard
     dashboard_base_url: str
+    # health check (defaults keep Config constructible without them; see jobmanager.domain.health)
+    health_warning_ratio: float = 0.75
+    health_critical_missed_heartbeats: float = 3
+    health_heartbeat_grace_seconds: float = 10
+    health_overtime_grace_seconds: float = 10
+    health_check_tenants: tuple[str, ...] = ()
+    # Slack alerts: off unless both are set. repr=False: the token never shows up in a log line.
+    slack_bot_token: str = field(default="", repr=False)
+    alert_channel: str = ""
+    slack_api_base_url: str = ""
+    # EventBridge target DLQ alerts: an incoming webhook. repr=False: the URL is the credential.
+    slack_webhook_url: str = field(default="", repr=False)
+    # The reconciler re-sends a task that has been queued (or last sent) longer ago than this.
+    reconcile_after_seconds: float = 900
 
 
 @functools.cache
@@ -101,6 +123,19 @@ def get_config() -> Config:
         delete_files_after_upload=_env("DELETE_FILES_AFTER_UPLOAD", default="false").lower() == "true",
         work_root=Path(_env("WORK_ROOT", default=str(BASE_DIR / ".local" / "work"))),
         worker_id=_env("WORKER_ID", default=f"{socket.gethostname()}:{os.getpid()}"),
-        inline_output_limit=_int("INLINE_OUTPUT_LIMIT", default=32 * 1024),
+        # Capped: an inline output rides in Task Completed, which must stay under the bus's 256 KB.
+        inline_output_limit=min(_int("INLINE_OUTPUT_LIMIT", default=32 * 1024), 128 * 1024),
         dashboard_base_url=_env("DASHBOARD_BASE_URL", default="http://127.0.0.1:8000"),
+        health_warning_ratio=_float("HEALTH_WARNING_RATIO", default=0.75),
+        health_critical_missed_heartbeats=_float("HEALTH_CRITICAL_MISSED_HEARTBEATS", default=3),
+        health_heartbeat_grace_seconds=_float("HEALTH_HEARTBEAT_GRACE_SECONDS", default=10),
+        health_overtime_grace_seconds=_float("HEALTH_OVERTIME_GRACE_SECONDS", default=10),
+        # The scheduled check reads each tenant's running tasks (the index is per tenant).
+        health_check_tenants=tuple(t.strip() for t in _env("HEALTH_CHECK_TENANTS").split(",") if t.strip())
+        or (_env("TENANT_ID", default="default"),),
+        slack_bot_token=_env("SLACK_BOT_TOKEN"),
+        alert_channel=_env("ALERT_CHANNEL"),
+        slack_api_base_url=_env("SLACK_API_BASE_URL"),
+        slack_webhook_url=_env("SLACK_WEBHOOK_URL"),
+        reconcile_after_seconds=_float("RECONCILE_AFTER_MINUTES", default=15) * 60,
     )

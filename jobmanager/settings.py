@@ -4,6 +4,8 @@
 import os
 from pathlib import Path
 
+from jobmanager.database import database_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "false").lower() == "true"
@@ -64,14 +66,8 @@ TEMPLATES = [
 
 # Local state (SQLite database, run_local's credentials) lives in the data folder.
 DATA_DIR = Path(os.environ.get("JOBMANAGER_DATA_DIR") or BASE_DIR / ".local")
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DJANGO_SQLITE_PATH") or str(DATA_DIR / "db.sqlite3"),
-    }
-}
-if "DJANGO_SQLITE_PATH" not in os.environ:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+# SQLite locally; DATABASE_URL / DATABASE_SECRET_ID (PostgreSQL) in production: see database.py.
+DATABASES = {"default": database_config(DATA_DIR)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -100,6 +96,26 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # The seed's usage plan per API key, counted in DynamoDB (api/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "api.openapi.ApiSchema",  # api/openapi.py: /api/schema/
+    # The contract is JSON (DESIGN.md); forms and multipart would only widen the attack surface.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+API_USAGE_PLAN = {
+    "rate": float(os.environ.get("API_THROTTLE_RATE", "100")),  # requests per second, sustained
+    "burst": int(os.environ.get("API_THROTTLE_BURST", "50")),
+    "quota_per_day": int(os.environ.get("API_QUOTA_PER_DAY", "10000")),
+}
+INSTALLED_APPS += ["drf_spectacular"]
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Job Manager API",
+    "DESCRIPTION": "Submit DAGs of LLM-agent tasks and follow them. Authenticate with the `x-api-key` header.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {

@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from jobmanager.config import get_config
 from jobmanager.domain.errors import JobManagerError, NotFound
 
@@ -40,6 +42,22 @@ def input_key(job_id: str, task_id: str) -> str:
 def message_key(job_id: str, task_id: str, attempt: int) -> str:
     """A task message too large for SQS."""
     return f"jobs/{job_id}/messages/{task_id}-{attempt}.json"
+
+
+def cancel_marker_key(job_id: str) -> str:
+    """Present once the job is cancelled: workers (no table access) HEAD it to stop its tasks."""
+    return f"jobs/{job_id}/control/cancelled"
+
+
+def exists(key: str) -> bool:
+    """HEAD the object: cheap enough to ask on every heartbeat."""
+    try:
+        client("s3").head_object(Bucket=_bucket(), Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
 
 
 def put_bytes(key: str, data: bytes, *, content_type: str = "application/octet-stream") -> dict[str, Any]:

@@ -8,8 +8,10 @@ runner which queue feeds which handler.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,32 @@ class RuleRoute:
     rule_name: str
     queue_url: str
     command: str  # "lambdas.dispatcher.handler": what Zappa would call in production
+    # From the queue's redrive policy: where EventBridge would put an event it gave up on.
+    dead_letter_url: str = ""
+    max_receives: int = 0
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """Messages of ``queue_url`` go to ``handler`` as a Lambda SQS event, ``{"Records": [...]}``
+    — what an SQS event source mapping does in production."""
+
+    name: str
+    queue_url: str
+    handler: str
+
+
+# Production's SQS event sources: (the environment variable holding the queue URL, handler).
+LOCAL_SQS_SOURCES = (
+    ("TASK_DLQ_URL", "lambdas.dlq_processor.handler"),
+    ("EVENTBRIDGE_TARGET_DLQ_URL", "lambdas.eventbridge_dlq_alert.handler"),
+)
+
+
+def local_sqs_sources(env: Mapping[str, str]) -> list[SqsSource]:
+    """The SQS sources whose queue this environment names."""
+    return [SqsSource(name=var.removesuffix("_URL").lower(), queue_url=env[var], handler=handler)
+            for var, handler in LOCAL_SQS_SOURCES if env.get(var)]
 
 
 def _client(service: str, endpoint_url: str, region: str) -> Any:
@@ -129,8 +157,19 @@ def local_rule_routes(*, endpoint_url: str, region: str, bus_name: str) -> list[
             if arn.split(":")[2:3] != ["sqs"] or not match:
                 continue
             queue_url = sqs.get_queue_url(QueueName=arn.split(":")[-1])["QueueUrl"]
-            routes.append(RuleRoute(rule_name=rule["Name"], queue_url=queue_url, command=match.group(1)))
+            dead_letter_url, max_receives = _redrive(sqs, queue_url)
+            routes.append(RuleRoute(rule_name=rule["Name"], queue_url=queue_url, command=match.group(1),
+                                    dead_letter_url=dead_letter_url, max_receives=max_receives))
     return routes
+
+
+def _redrive(sqs: Any, queue_url: str) -> tuple[str, int]:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+    if not policy.get("deadLetterTargetArn"):
+        return "", 0
+    name = policy["deadLetterTargetArn"].split(":")[-1]
+    return sqs.get_queue_url(QueueName=name)["QueueUrl"], int(policy.get("maxReceiveCount") or 0)
 
 
 def _pages(call: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:

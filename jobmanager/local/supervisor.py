@@ -26,7 +26,7 @@ from django.conf import settings
 
 from jobmanager.config import BASE_DIR
 
-from .stack import deploy_stack, local_rule_routes, stack_environment
+from .stack import deploy_stack, local_rule_routes, local_sqs_sources, stack_environment
 
 REGION = "eu-west-1"
 STAGE = "local"
@@ -140,7 +140,22 @@ class LocalStack:
                                    bus_name=self.env["EVENT_BUS_NAME"])
         for route in routes:
             self.say(f"rule {route.rule_name} → {route.command}")
-        return LocalRunner(routes, threads_per_route=2).start()
+        sources = local_sqs_sources(self.env)
+        for source in sources:
+            self.say(f"queue {source.name} → {source.handler}")
+        return LocalRunner(routes, sources=sources, threads_per_route=2).start()
+
+    def start_health_checks(self, interval: float = 60.0):
+        """The scheduled health check (production: every 5 minutes), here every minute."""
+        from jobmanager.config import get_config
+
+        from .health_loop import HealthCheckLoop
+
+        cfg = get_config()
+        slack_state = f"alerts go to Slack channel {cfg.alert_channel}" if cfg.slack_bot_token and cfg.alert_channel \
+            else "Slack is off (set SLACK_BOT_TOKEN and ALERT_CHANNEL to post alerts)"
+        self.say(f"health check every {interval:.0f} s; {slack_state}")
+        return HealthCheckLoop(interval=interval, say=self.say).start()
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str], stop_signal: int = signal.SIGTERM) -> subprocess.Popen:
         proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env, start_new_session=True)

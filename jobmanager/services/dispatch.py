@@ -29,6 +29,8 @@ from jobmanager.domain.ids import new_ulid, now_iso
 from jobmanager.store import keys
 from jobmanager.store.events_table import ConditionFailed, EventStore, get_event_store
 
+from . import cancellation
+
 log = logging.getLogger(__name__)
 
 MESSAGE_INLINE_LIMIT = 200 * 1024
@@ -129,6 +131,8 @@ def handle_event(event: Event, *, store: EventStore | None = None) -> None:
         on_task_completed(event, store=store)
     elif event.event_type is EventType.TASK_FAILED:
         on_task_failed(event, store=store)
+    elif event.event_type is EventType.TASK_CANCELLED:
+        cancellation.on_task_cancelled(event, store=store)
     else:
         log.info("dispatcher: nothing to do for %s", event.event_type)
 
@@ -157,15 +161,19 @@ def on_task_completed(event: Event, *, store: EventStore) -> None:
             values={":q": "queued", ":r": "running"},
             remove=("GSI5PK", "GSI5SK"),
             add_to_job=counters,
+            job_must_be_running=True,  # a cancelled job takes no more outcomes
         )
     except ConditionFailed as exc:
         if not exc.item or exc.item.get("status") != "completed":
             log.info("dispatcher: %s/%s not completable (status %s)", job_id, task_id, (exc.item or {}).get("status"))
+            if exc.item is None:  # the task condition held: the job did not
+                cancellation.settle_in_cancelled_job(store, job_id, task_id, trigger=event.event_id,
+                                                     what="Task Completed")
             return
         # Already completed: a redelivery, or a retry after a crash. Carry on.
     task = store.get_task(job_id, task_id)
     job = store.get_job(job_id, consistent=True)
-    if not task or not job:
+    if not task or not job or job["status"] == "cancelled":  # cancelled since: no successor is started
         return
     ready = []
     for successor in task.get("successors", []):
@@ -258,6 +266,9 @@ def on_task_failed(event: Event, *, store: EventStore) -> None:
             )
         except ConditionFailed:
             pass
+        # The job may have been cancelled: then the redelivery would never run (the worker
+        # drops it), so the task is cancelled now rather than left queued.
+        cancellation.settle_in_cancelled_job(store, job_id, task_id, trigger=event.event_id, what="retry")
         return
     try:
         store.update_task(
@@ -269,10 +280,14 @@ def on_task_failed(event: Event, *, store: EventStore) -> None:
             values={":q": "queued", ":r": "running"},
             remove=("GSI5PK", "GSI5SK"),
             add_to_job={"failedCount": 1},
+            job_must_be_running=True,  # a cancelled job takes no more outcomes
         )
     except ConditionFailed as exc:
         if not exc.item or exc.item.get("status") != "failed":
             log.info("dispatcher: %s/%s not failable (status %s)", job_id, task_id, (exc.item or {}).get("status"))
+            if exc.item is None:  # the task condition held: the job did not
+                cancellation.settle_in_cancelled_job(store, job_id, task_id, trigger=event.event_id,
+                                                     what="Task Failed")
             return
     job = store.get_job(job_id, consistent=True)
     task = store.get_task(job_id, task_id)

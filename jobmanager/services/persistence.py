@@ -45,6 +45,9 @@ def _project(store: EventStore, event: Event) -> None:
                 "lastHeartbeatAt": event.timestamp,
                 "workerId": data.get("workerId"),
                 "attempt": event.attempt,
+                # What the health check measures this attempt against (absent: config defaults).
+                "timeoutSeconds": data.get("timeoutSeconds"),
+                "heartbeatIntervalSeconds": data.get("heartbeatIntervalSeconds"),
                 **keys.task_status_keys(
                     tenant_id=event.tenant_id, job_id=event.job_id, task_id=event.task_id,
                     status="running", since=event.timestamp,

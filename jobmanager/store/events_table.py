@@ -9,7 +9,7 @@ a silent overwrite.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -226,10 +226,13 @@ class EventStore:
         values: dict[str, Any] | None = None,
         remove: Iterable[str] = (),
         add_to_job: dict[str, int] | None = None,
+        job_must_be_running: bool = False,
     ) -> dict[str, Any] | None:
         """Conditionally update a task item; optionally, in the same transaction, add to
         the job's counters (so a task's terminal state and the job's count of terminal
         tasks can never disagree). ``condition`` may use ``#st`` for status.
+        ``job_must_be_running`` (with ``add_to_job``) also requires the job to be running:
+        a cancelled job takes no more outcomes. Then ConditionFailed may carry no item.
         Returns the new item, or raises ConditionFailed carrying the current one."""
         names = {"#st": "status"}
         expr_values: dict[str, Any] = {}
@@ -267,6 +270,13 @@ class EventStore:
 
         counter_names = {f"#c{i}": name for i, name in enumerate(add_to_job)}
         counter_values = {f":c{i}": to_dynamo(n) for i, n in enumerate(add_to_job.values())}
+        job_condition: dict[str, Any] = {}
+        if job_must_be_running:  # (overrides the names/values below: the ADD list is built from those)
+            job_condition = {
+                "ConditionExpression": "#jst = :jrunning",
+                "ExpressionAttributeNames": {**counter_names, "#jst": "status"},
+                "ExpressionAttributeValues": {**counter_values, ":jrunning": "running"},
+            }
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -288,6 +298,7 @@ class EventStore:
                             "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(counter_names, counter_values)),
                             "ExpressionAttributeNames": counter_names,
                             "ExpressionAttributeValues": counter_values,
+                            **job_condition,
                         }
                     },
                 ]
@@ -358,6 +369,62 @@ class EventStore:
                 return False
             raise
         return True
+
+    # ── health check ─────────────────────────────────────────────────────────
+
+    def active_tasks(self, tenant_id: str, status: str = "running", *, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every task item the sparse status index (GSI5) lists under ``status``, oldest
+        first, page after page: a query, never a table scan. The index is eventually
+        consistent and can briefly lag an item that moved on, so callers check the
+        item's own ``status`` (and re-read it before acting)."""
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "IndexName": keys.STATUS_INDEX,
+                "KeyConditionExpression": Key("GSI5PK").eq(keys.task_status_pk(tenant_id, status)),
+                "Limit": page_size,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self.table.query(**kwargs)
+            for item in response.get("Items", []):
+                yield _clean(item)
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def claim_health_alert(self, job_id: str, task_id: str, *, token: str, attempt: int, now: str) -> bool:
+        """Record that the alert ``token`` (an attempt's level) is being sent, once. False
+        when it was already claimed, or when the task is no longer running that attempt —
+        it finished or was retried since it was read — so such a task gets no alert."""
+        try:
+            self.table.update_item(
+                Key=keys.task_key(job_id, task_id),
+                UpdateExpression="ADD alertedLevels :tokens SET lastAlertAt = :now",
+                ConditionExpression="#st = :running AND attempt = :attempt AND NOT contains(alertedLevels, :token)",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":tokens": {token}, ":token": token, ":running": "running", ":attempt": attempt, ":now": now,
+                },
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def events_of_type(
+        self, tenant_id: str, event_type: str, *, limit: int = 25, cursor: str | None = None
+    ) -> Page:
+        """One page of a tenant's events of one type, newest first (GSI4)."""
+        return self._query(
+            key=Key("GSI4PK").eq(keys.event_type_pk(tenant_id, event_type)),
+            index=keys.EVENT_TYPE_INDEX,
+            limit=limit,
+            cursor=cursor,
+            cursor_keys=_TABLE_KEYS | {"GSI4PK", "GSI4SK"},
+            newest_first=True,
+        )
 
     # ── idempotency ──────────────────────────────────────────────────────────
 

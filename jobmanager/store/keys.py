@@ -8,6 +8,7 @@ Item types under one partition per job (``PK = JOB#<jobId>``):
 
 Events without a job (task-definition changes) live under ``TENANT#<t>#EVENTS``.
 Idempotency keys: ``PK = IDEM#<tenant>#<key>``, ``SK = IDEM``.
+API throttle counters: ``PK = THROTTLE#<apiKeyId>#<window>#<start>``, ``SK = THROTTLE`` (with ``ttl``).
 
 The seven GSIs (each ``GSI<n>PK``/``GSI<n>SK``):
 
@@ -59,6 +60,15 @@ def tenant_events_pk(tenant_id: str) -> str:
 
 def idempotency_key(tenant_id: str, key: str) -> dict[str, str]:
     return {"PK": f"IDEM#{tenant_id}#{key}", "SK": IDEM_SK}
+
+
+THROTTLE_SK = "THROTTLE"
+
+
+def throttle_key(api_key_id: str, window: str, window_start: int) -> dict[str, str]:
+    """One fixed-window request counter of an API key (``window`` names the limit, e.g.
+    ``burst`` or ``day``; ``window_start`` is the window's start in epoch milliseconds)."""
+    return {"PK": f"THROTTLE#{api_key_id}#{window}#{window_start}", "SK": THROTTLE_SK}
 
 
 def job_key(job_id: str) -> dict[str, str]:

@@ -16,6 +16,14 @@ def _default_concurrency() -> int:
         raise CommandError(f"WORKER_CONCURRENCY must be an integer, got {raw!r}") from None
 
 
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        raise CommandError(f"{name} must be an integer, got {raw!r}") from None
+
+
 class Command(BaseCommand):
     help = (
         "Run a task worker: long-poll the SQS task queue and run each task (agent or command) in a "
@@ -47,6 +55,17 @@ class Command(BaseCommand):
             help="base of the retry backoff: a retryable failure of attempt n is redelivered after about "
                  "S * 2**n seconds, at most 900 (default: 5)",
         )
+        # PM2's max_memory_restart / cron_restart, for any process manager: consumer/limits.py
+        parser.add_argument(
+            "--max-memory", type=int, default=_env_int("WORKER_MAX_MEMORY_MB"), metavar="MB",
+            help="past MB of resident memory (the worker and its tasks), finish running tasks and exit so "
+                 "that the process manager restarts it (default: $WORKER_MAX_MEMORY_MB, else no cap)",
+        )
+        parser.add_argument(
+            "--max-lifetime", type=int, default=_env_int("WORKER_MAX_LIFETIME"), metavar="S",
+            help="after S seconds, finish running tasks and exit, for a daily restart e.g. 86400 "
+                 "(default: $WORKER_MAX_LIFETIME, else none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from consumer.worker import work
@@ -58,6 +77,11 @@ class Command(BaseCommand):
             raise CommandError("--wait-seconds must be between 0 and 20")
         if options["retry_backoff"] < 0:
             raise CommandError("--retry-backoff must not be negative")
+        if (options["max_memory"] or 0) < 0 or (options["max_lifetime"] or 0) < 0:
+            raise CommandError("--max-memory and --max-lifetime must not be negative")
+        from consumer.limits import start_watchdog
+
+        start_watchdog(max_memory_mb=options["max_memory"], max_lifetime_seconds=options["max_lifetime"])
         status = work(
             concurrency=concurrency,
             burst=options["burst"],

@@ -58,6 +58,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         runner = None
+        health_loop = None
         try:
             endpoint = stack.start_emulator()
             stack.deploy(endpoint, tenant=tenant)
@@ -65,10 +66,13 @@ class Command(BaseCommand):
             stack.start_web()
             stack.start_workers()
             runner = stack.start_runner()
+            health_loop = stack.start_health_checks()
             job_id = None if no_example else self.submit(stack, Path(job))
             self.banner(stack, login, api_key, job_id)
             stack.watch(stop, on_tick=self.progress_reporter(stack, job_id))
         finally:
+            if health_loop is not None:
+                health_loop.stop()
             stack.stop_all(runner)
 
     def local_credentials(self, data_dir: Path, *, tenant: str) -> tuple[tuple[str, str], str]:

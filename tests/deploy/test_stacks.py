@@ -1,0 +1,192 @@
+"""infra/*.yaml: cfn-lint clean, and deployed into the emulator's CloudFormation by the
+deploy tool itself (``python -m deploy STAGE --infra-only``), in the seed's order.
+
+moto's CloudFormation skips some resource types (SecretsManager, CodeBuild, CodePipeline,
+QueuePolicy, Lambda::Permission) with a warning; cfn-lint checks those against AWS's own
+resource specification, and the emulator proves everything else: the stacks create,
+import each other's exports, and what the deploy renders for Zappa names their real
+resources.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import zipfile
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from deploy.__main__ import main as deploy_main
+from deploy.stacks import Aws, StackSpec, stack_specs
+from jobmanager.local.emulator import Emulator, start_emulator
+
+from .conftest import REGION, ROOT
+
+STAGE = "dev"
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:job-manager-{STAGE}"
+
+
+def test_cfn_lint_passes_on_every_template():
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "cfn-lint"), *map(str, sorted((ROOT / "infra").glob("*.yaml")))],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(list((ROOT / "infra").glob("*.yaml"))) >= 4  # template, database, function-role, cicd
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    saved = dict(os.environ)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "SLACK_BOT_TOKEN": "xoxb-from-the-environment"})
+    os.environ.pop("AWS_PROFILE", None)
+    with start_emulator() as running:
+        yield running
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def aws(emulator) -> Aws:
+    return Aws(region=REGION, endpoint_url=emulator.endpoint_url)
+
+
+@pytest.fixture(scope="module")
+def first_deploy(emulator, aws, tmp_path_factory) -> dict:
+    """The first deploy of a stage: no function yet. Returns the rendered Zappa settings."""
+    aws.ssm.put_parameter(Name=f"/job-manager/{STAGE}/ALERT_CHANNEL", Value="#dev-alerts", Type="String")
+    output = tmp_path_factory.mktemp("deploy") / "zappa_settings.json"
+    assert deploy_main([STAGE, "--infra-only", "--endpoint-url", emulator.endpoint_url, "--output", str(output)]) == 0
+    return json.loads(output.read_text())[STAGE]
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def _client(emulator: Emulator, service: str):
+    return boto3.client(service, endpoint_url=emulator.endpoint_url, region_name=REGION)
+
+
+def test_stacks_are_created_in_order_and_import_each_other(first_deploy, aws, emulator):
+    statuses = {s["StackName"]: s["StackStatus"] for s in aws.cloudformation.describe_stacks()["Stacks"]}
+    for name in (f"job-manager-{STAGE}", f"job-manager-db-{STAGE}", f"job-manager-role-{STAGE}"):
+        assert statuses[name] == "CREATE_COMPLETE"
+    # The role's policy names the infra stack's resources through its exports.
+    policy = _client(emulator, "iam").get_role_policy(RoleName=f"job-manager-{STAGE}-function", PolicyName="job-manager")
+    document = policy["PolicyDocument"]
+    if isinstance(document, str):  # moto keeps a CloudFormation policy as the repr of a dict
+        document = ast.literal_eval(urllib.parse.unquote(document))
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    infra = aws.outputs(f"job-manager-{STAGE}")
+    assert statements["EventStore"]["Resource"] == [infra["EventsTableArn"], infra["EventsTableArn"] + "/index/*"]
+    assert statements["EnqueueTasks"]["Resource"] == infra["TaskQueueArn"]
+    assert statements["PublishEvents"]["Resource"] == infra["EventBusArn"]
+
+
+def test_database_is_private_encrypted_postgres_reachable_only_from_the_function(first_deploy, aws, emulator):
+    (db,) = _client(emulator, "rds").describe_db_instances(DBInstanceIdentifier=f"job-manager-{STAGE}")["DBInstances"]
+    assert db["Engine"] == "postgres" and db["StorageEncrypted"] and not db["PubliclyAccessible"]
+    assert db["DBName"] == "jobmanager"
+    outputs = aws.outputs(f"job-manager-db-{STAGE}")
+    ec2 = _client(emulator, "ec2")
+    # (moto's RDS ignores VPCSecurityGroups from CloudFormation: look the group up in the stack)
+    group_id = aws.cloudformation.describe_stack_resource(
+        StackName=f"job-manager-db-{STAGE}", LogicalResourceId="DatabaseSecurityGroup")["StackResourceDetail"][
+        "PhysicalResourceId"]
+    (rule,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissions"]
+    assert (rule["FromPort"], rule["ToPort"]) == (5432, 5432)
+    assert [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [outputs["LambdaSecurityGroupId"]]
+    subnets = ec2.describe_subnets(SubnetIds=outputs["PrivateSubnetIds"].split(","))["Subnets"]
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2
+    endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    assert {e["ServiceName"].rsplit(".", 1)[-1] for e in endpoints if e["VpcId"] == outputs["VpcId"]} >= {
+        "dynamodb", "s3"}
+
+
+def test_function_role_is_assumable_by_lambda_api_gateway_and_events(first_deploy, aws, emulator):
+    role_arn = aws.outputs(f"job-manager-role-{STAGE}")["LambdaRoleArn"]
+    role = _client(emulator, "iam").get_role(RoleName=role_arn.rsplit("/", 1)[-1])["Role"]
+    principals = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+    assert set(principals) == {"lambda.amazonaws.com", "apigateway.amazonaws.com", "events.amazonaws.com"}
+
+
+def test_no_rule_targets_a_function_that_does_not_exist_yet(first_deploy, emulator):
+    rules = _client(emulator, "events").list_rules(EventBusName=f"job-manager-{STAGE}")["Rules"]
+    assert rules == []
+
+
+def test_rendered_zappa_settings_name_the_stacks_resources_and_the_stage_config(first_deploy, aws):
+    infra, db = aws.outputs(f"job-manager-{STAGE}"), aws.outputs(f"job-manager-db-{STAGE}")
+    sources = {e["function"]: e["event_source"]["arn"] for e in first_deploy["events"] if "event_source" in e}
+    assert sources == {"lambdas.dlq_processor.handler": infra["TaskDLQArn"],
+                       "lambdas.eventbridge_dlq_alert.handler": infra["EventBridgeTargetDLQArn"]}
+    assert first_deploy["vpc_config"] == {"SubnetIds": db["PrivateSubnetIds"].split(","),
+                                          "SecurityGroupIds": [db["LambdaSecurityGroupId"]]}
+    assert first_deploy["role_arn"] == aws.outputs(f"job-manager-role-{STAGE}")["LambdaRoleArn"]
+    env = first_deploy["environment_variables"]
+    assert env["TASK_QUEUE_URL"] == infra["TaskQueueUrl"] and env["S3_BUCKET"] == infra["ArtifactsBucketName"]
+    assert env["DATABASE_SECRET_ID"] == f"job-manager/{STAGE}/database"
+    assert "${" not in json.dumps(first_deploy)
+    # Stage config: generated into SSM, read from SSM, or taken from the environment — and
+    # only in the Lambda's configuration, never in the package's environment.
+    secrets = first_deploy["aws_environment_variables"]
+    stored = aws.ssm.get_parameter(Name=f"/job-manager/{STAGE}/DJANGO_SECRET_KEY", WithDecryption=True)
+    assert secrets["DJANGO_SECRET_KEY"] == stored["Parameter"]["Value"] and len(secrets["DJANGO_SECRET_KEY"]) >= 50
+    assert secrets["ALERT_CHANNEL"] == "#dev-alerts"
+    assert secrets["SLACK_BOT_TOKEN"] == "xoxb-from-the-environment"
+    assert not set(secrets) & set(env)
+
+
+def test_once_the_function_exists_the_rules_target_it_with_zappa_command_payloads(first_deploy, aws, emulator):
+    # Given the function Zappa deployed (a stand-in) and deploy step 6, which passes its ARN
+    # (the other parameters keep their values)
+    role = aws.outputs(f"job-manager-role-{STAGE}")["LambdaRoleArn"]
+    created = aws.lambda_.create_function(FunctionName=f"job-manager-{STAGE}", Runtime="python3.12", Role=role,
+                                          Handler="handler.lambda_handler", Code={"ZipFile": _zip()})
+    assert created["FunctionArn"] == FUNCTION_ARN == aws.function_arn(f"job-manager-{STAGE}")
+    aws.deploy(stack_specs(STAGE, function_arn=FUNCTION_ARN)[0])
+    events = _client(emulator, "events")
+    bus = f"job-manager-{STAGE}"
+    commands = {}
+    for rule in events.list_rules(EventBusName=bus)["Rules"]:
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        assert target["Arn"] == FUNCTION_ARN
+        assert target["DeadLetterConfig"]["Arn"] == aws.outputs(bus)["EventBridgeTargetDLQArn"]
+        template = target["InputTransformer"]["InputTemplate"]
+        commands[rule["Name"]] = json.loads(template.replace("<detail>", "{}"))["command"]
+    assert commands == {f"{STAGE}-save-event-to-dynamo": "lambdas.save_event_to_dynamo.handler",
+                        f"{STAGE}-task-dispatcher": "lambdas.dispatcher.handler"}
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in aws.cloudformation.describe_stacks(
+        StackName=bus)["Stacks"][0]["Parameters"]}
+    assert params == {"Stage": STAGE, "Local": "false", "FunctionArn": FUNCTION_ARN}
+
+
+def test_deploying_again_changes_nothing_and_keeps_the_secret_key(first_deploy, aws, emulator, tmp_path):
+    output = tmp_path / "again.json"
+    assert deploy_main([STAGE, "--infra-only", "--endpoint-url", emulator.endpoint_url, "--output", str(output)]) == 0
+    again = json.loads(output.read_text())[STAGE]
+    assert again["aws_environment_variables"]["DJANGO_SECRET_KEY"] == \
+        first_deploy["aws_environment_variables"]["DJANGO_SECRET_KEY"]
+
+
+def test_cicd_stack_deploys(aws):
+    outputs = aws.deploy(StackSpec("job-manager-cicd", ROOT / "infra" / "cicd.yaml", {
+        "ConnectionArn": "arn:aws:codestar-connections:eu-west-1:123456789012:connection/abc",
+        "RepositoryId": "example/job-manager"}))
+    assert outputs["ArtifactsBucketName"].startswith("job-manager-cicd-")
+    assert outputs["BuildRoleArn"].endswith(":role/job-manager-cicd-build-eu-west-1")
+
+
+def test_deploy_cli_explains_itself():
+    done = subprocess.run([sys.executable, "-m", "deploy", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "infra/template.yaml" in done.stdout and "zappa update" in done.stdout

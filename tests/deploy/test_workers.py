@@ -1,0 +1,105 @@
+"""Workers in production: the process-manager configs and run_worker's own limits."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.core.management import load_command_class
+
+from consumer.limits import rss_bytes, start_watchdog
+
+from .conftest import ROOT
+
+WORKERS = ROOT / "deploy" / "workers"
+
+
+def _stopped_within(seconds: float, **limits) -> bool:
+    stopped = threading.Event()
+    start_watchdog(interval=0.05, stop=stopped.set, **limits)
+    return stopped.wait(seconds)
+
+
+def test_watchdog_stops_the_worker_past_its_lifetime():
+    assert _stopped_within(2, max_memory_mb=None, max_lifetime_seconds=0.2)
+
+
+def test_watchdog_stops_the_worker_past_its_memory_cap_only():
+    assert _stopped_within(2, max_memory_mb=100, max_lifetime_seconds=None, measure=lambda: 101 * 1024 * 1024)
+    assert not _stopped_within(0.3, max_memory_mb=100, max_lifetime_seconds=None, measure=lambda: 99 * 1024 * 1024)
+
+
+def test_no_limits_no_watchdog():
+    assert start_watchdog(max_memory_mb=None, max_lifetime_seconds=None) is None
+
+
+def test_memory_counts_the_task_processes_too():
+    before = rss_bytes()
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(80 * 2**20); "
+                              "b[::4096] = b'x' * len(b[::4096]); print(1, flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()
+        assert rss_bytes() - before > 60 * 2**20
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.django_db
+def test_run_worker_exits_by_itself_at_its_lifetime(aws_stack):
+    # Given a worker with a 1 s lifetime; When it reaches it; Then it shuts down warm and exits 0
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "manage.py", "run_worker", "--wait-seconds", "1", "--max-lifetime", "1"],
+                          cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "lifetime of 1s reached" in done.stdout + done.stderr
+    assert time.monotonic() - started < 30
+
+
+def _run_worker_args(command: str) -> list[str]:
+    words = shlex.split(command)
+    return words[words.index("run_worker") + 1:]
+
+
+def test_every_config_runs_three_restartable_capped_workers_with_valid_options():
+    parser = load_command_class("consumer", "run_worker").create_parser("manage.py", "run_worker")
+
+    unit = (WORKERS / "job-manager-worker@.service").read_text()
+    service = dict(re.findall(r"^(\w+)=(.*)$", unit, re.M))
+    assert service["Restart"] == "always" and service["MemoryMax"] == "1536M"
+    assert "--max-memory 1024" in service["ExecStart"]
+    assert service["StandardOutput"].startswith("append:/var/log/job-manager/")
+    parser.parse_args(_run_worker_args(service["ExecStart"]))
+    timer = (WORKERS / "job-manager-worker-restart.timer").read_text()
+    assert "OnCalendar=*-*-* 02:00:00" in timer
+    assert "try-restart job-manager-worker@*.service" in (WORKERS / "job-manager-worker-restart.service").read_text()
+
+    supervisor = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    supervisor.read(WORKERS / "supervisor.conf")
+    program = supervisor["program:job-manager-worker"]
+    assert program["numprocs"] == "3" and program["autorestart"] == "true" and program["stopsignal"] == "TERM"
+    assert program["stdout_logfile"].startswith("/var/log/job-manager/")
+    inner = shlex.split(program["command"])[-1]  # sh -c '...; exec ... run_worker ...'
+    options = parser.parse_args(_run_worker_args(inner.split("exec ", 1)[1]))
+    assert (options.max_memory, options.max_lifetime) == (1024, 86400)
+
+    pm2 = (WORKERS / "ecosystem.config.cjs").read_text()
+    for setting in ("instances: 3", "max_memory_restart: '1G'", "cron_restart: '0 2 * * *'",
+                    "error_file: '.output/logs/err.log'", "out_file: '.output/logs/out.log'"):
+        assert setting in pm2
+    parser.parse_args(_run_worker_args(re.search(r"args: '([^']*)'", pm2).group(1)))
+
+
+def test_example_environment_names_the_seed_settings():
+    names = {line.split("=", 1)[0] for line in (WORKERS / "worker.env.example").read_text().splitlines()
+             if line and not line.startswith("#")}
+    assert {"SQS_QUEUE_URL", "EVENTBRIDGE_BUS_NAME", "TASK_DEFINITIONS_TABLE", "S3_BUCKET", "MAX_MESSAGES",
+            "WAIT_TIME_SECONDS", "VISIBILITY_EXTENSION_INTERVAL", "CLAUDE_MODEL", "TENANT_ID"} <= names

@@ -1,0 +1,113 @@
+"""The reconciler repairs what a lost message or a lost step left behind: a queued task
+whose message is gone is sent again (same requestId and attempt; its Task Queued stays
+one event), a job whose every task ended but whose end was lost is ended once, and a
+task still queued in a cancelled job is cancelled. Run again, it does nothing more."""
+
+from __future__ import annotations
+
+import json
+import signal
+from datetime import UTC, datetime, timedelta
+
+from jobmanager.domain.ids import now_iso
+from jobmanager.domain.model import TaskSpec
+from jobmanager.services import dispatch, jobs, task_definitions
+from jobmanager.services.reconcile import reconcile
+from jobmanager.store.events_table import get_event_store
+from jobmanager.aws.clients import client
+from lambdas import reconciler
+from tests.helpers import run_as_worker, take_task_messages
+
+from .harness import NOOP, settled_log, job_status, of_type, sequence, wait_until
+
+LATER = timedelta(minutes=16)  # past RECONCILE_AFTER_MINUTES (15)
+
+
+def peek(queue_url: str) -> list[dict]:
+    """The queue's messages, left on it (visible again at once)."""
+    response = client("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [json.loads(m["Body"]) for m in response.get("Messages", [])]
+
+
+def test_a_queued_task_whose_message_was_lost_is_sent_again_and_runs_once(tenant, make_queue, runner, workers):
+    # Given a job a → b whose first message is lost (deleted before any worker saw it)
+    queue_url = make_queue()
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-noop", body={"kind": "command", "command": NOOP})
+    job = jobs.create_job(tenant_id=tenant, name="lost", tasks=[TaskSpec("a", "rel-noop"),
+                                                                TaskSpec("b", "rel-noop", {}, ("a",))])
+    job_id = job["jobId"]
+    (lost,) = take_task_messages()
+    store = get_event_store()
+
+    sent_before = store.get_task(job_id, "a")["sentAt"]
+
+    # When the reconciler runs before the task is overdue, it leaves it alone
+    assert reconcile(tenant_ids=[tenant]) == {"resent": [], "cancelled": [], "finished": []}
+    # ... and once it is overdue, it sends it again, as the same request and attempt
+    report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
+    assert report == {"resent": [f"{job_id}/a"], "cancelled": [], "finished": []}
+    (again,) = peek(queue_url)
+    assert (again["requestId"], again["attempt"]) == (lost["requestId"], lost["attempt"])
+    assert store.get_task(job_id, "a")["sentAt"] > sent_before
+    # ... and not a second time right after (its sentAt is fresh)
+    assert reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + timedelta(minutes=1))["resent"] == []
+
+    # Then a worker runs it once and the job completes
+    worker = workers(queue_url)
+    wait_until(lambda: job_status(job_id) == "completed", timeout=60, what="the job to complete")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    events = settled_log(runner, job_id)
+    assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Completed"]
+    assert sequence(events, "b") == ["Task Queued", "Task Started", "Task Completed"]
+    assert sequence(events) == ["Job Created", "Job Completed"]
+
+
+def test_a_job_whose_end_was_lost_is_ended_once(tenant, make_queue, runner, monkeypatch):
+    # Given a job whose only task completed, but whose dispatcher never ended it
+    make_queue()
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-noop", body={"kind": "command", "command": NOOP})
+    job = jobs.create_job(tenant_id=tenant, name="unended", tasks=[TaskSpec("a", "rel-noop")])
+    job_id = job["jobId"]
+    monkeypatch.setattr(dispatch, "maybe_finish_job", lambda *args, **kwargs: None)
+    (message,) = take_task_messages()
+    run_as_worker(message)
+    wait_until(lambda: get_event_store().get_task(job_id, "a")["status"] == "completed", timeout=30,
+               what="a to be completed")
+    monkeypatch.undo()
+    assert job_status(job_id) == "running"
+
+    # When the reconciler runs (the scheduled Lambda's handler)
+    report = reconciler.handler({"tenants": [tenant]})
+
+    # Then the job is completed, announced once, and a second run changes nothing
+    assert report == {"resent": [], "cancelled": [], "finished": [job_id]}
+    assert reconciler.handler({"tenants": [tenant]}) == {"resent": [], "cancelled": [], "finished": []}
+    runner.drain()
+    events = settled_log(runner, job_id)
+    assert job_status(job_id) == "completed"
+    assert sequence(events) == ["Job Created", "Job Completed"]
+    assert of_type(events, "Job Completed")[0]["data"]["completed"] == 1
+
+
+def test_a_task_left_queued_in_a_cancelled_job_is_cancelled(tenant, make_queue, runner):
+    # Given a job that was ended cancelled by a canceller that crashed before its sweep
+    make_queue()
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-noop", body={"kind": "command", "command": NOOP})
+    job = jobs.create_job(tenant_id=tenant, name="half-cancelled", tasks=[TaskSpec("a", "rel-noop")])
+    job_id = job["jobId"]
+    take_task_messages()
+    store = get_event_store()
+    assert store.finish_job(job_id, tenant_id=tenant, status="cancelled", event_id="01M8ZZZZZZZZZZZZZZZZZZZZZZ",
+                            trigger="test", now=now_iso())
+
+    # When the reconciler runs once the task is overdue
+    report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
+
+    # Then the task is cancelled (and announced) rather than sent again
+    assert report == {"resent": [], "cancelled": [f"{job_id}/a"], "finished": []}
+    assert take_task_messages() == []
+    runner.drain()
+    assert sequence(settled_log(runner, job_id), "a") == ["Task Queued", "Task Cancelled"]
+    assert store.get_job(job_id, consistent=True)["cancelledCount"] == 1
+    assert reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)["cancelled"] == []
