@@ -74,6 +74,8 @@ def test_a_job_whose_end_was_lost_is_ended_once(tenant, make_queue, runner, monk
     run_as_worker(message)
     wait_until(lambda: get_event_store().get_task(job_id, "a")["status"] == "completed", timeout=30,
                what="a to be completed")
+    # (the dispatcher's handler still runs until its event is delivered: undo only then)
+    wait_until(runner.idle, timeout=30, what="the dispatcher to finish with a's completion")
     monkeypatch.undo()
     assert job_status(job_id) == "running"
 
