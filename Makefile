@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup run test test-fast browser lint clean ci package deploy
+.PHONY: help setup run test test-fast browser lint clean ci package deploy soak
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ package: setup ## Build prod's Lambda package from a slim venv (zappa package) a
 deploy: setup ## Deploy a stage to AWS in order: make deploy STAGE=dev (README: Deploy to AWS)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod" >&2; exit 2; }
 	@$(PY) -m deploy $(STAGE)
+
+soak: setup ## Random DAG jobs with injected faults (task errors, killed workers, duplicates), then check every job
+	@$(PY) scripts/soak.py $(SOAK_ARGS)
 
 ci: test lint package ## What CI runs: the tests (routing, CloudFormation, schemathesis included), cfn-lint, the package
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -35,6 +37,12 @@ def exception_handler(exc, context):
             {"message": "invalid request: " + _first_message(exc.detail), "code": "invalid", "details": exc.detail},
             status=status.HTTP_400_BAD_REQUEST,
         )
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"message": f"the request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}-byte limit",
+                         "code": "too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, RecursionError):  # json.loads on thousands of nested brackets
+        return Response({"message": "JSON parse error: nested too deeply", "code": "parse_error"},
+                        status=status.HTTP_400_BAD_REQUEST)
     response = drf_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data

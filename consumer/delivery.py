@@ -24,6 +24,10 @@ class Outcome:
     RETRY = "retry"  # SQS will redeliver it
     LEFT = "left"  # not settled (publish failed, shutdown, malformed): SQS redelivers
     CANCELLED = "cancelled"  # its job was cancelled: stopped (or never started), message deleted
+    # Another worker has this attempt, or the request is settled: this copy is deleted. Not
+    # terminal: the worker must not remember it as finished (a redelivery of the message
+    # that worker was running, if it dies, is this same key and must run).
+    DUPLICATE = "duplicate"
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 
 

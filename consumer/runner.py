@@ -80,6 +80,9 @@ class TaskRunner:
             log.info("job %s is cancelled: task %s not started, message deleted", body["jobId"], body["taskId"])
             self.delete(delivery)
             return Outcome.CANCELLED
+        if not self._claim(body, attempt):
+            self.delete(delivery)
+            return Outcome.DUPLICATE
         cfg = get_config()
         # The definition's maxAttempts decides (below); the message's is the fallback when
         # there is no definition. Never above MAX_MESSAGE_RETRIES: past that many receives
@@ -223,11 +226,44 @@ class TaskRunner:
             log.warning("could not check whether job %s is cancelled: %s", job_id, classify(exc).message)
             return False
 
+    def _claim(self, body: dict[str, Any], attempt: int) -> bool:
+        """Exactly one worker runs an attempt, whichever gets a copy of its message (SQS
+        delivers at least once; the reconciler and a dispatcher retry re-send): the first
+        to create the attempt's claim object in S3 runs it. A request whose outcome is
+        published is never run again. If S3 can't be asked, run: at-least-once allows a
+        duplicate run, never a lost one."""
+        job_id, task_id, request_id = body["jobId"], body["taskId"], body["requestId"]
+        try:
+            if artifacts.exists(artifacts.settled_key(job_id, task_id, request_id)):
+                log.info("task %s/%s (request %s) has its outcome already: message deleted", job_id, task_id,
+                         request_id)
+                return False
+            if not artifacts.create_once(artifacts.attempt_claim_key(job_id, task_id, request_id, attempt),
+                                         self.worker_id):
+                log.warning("attempt %d of task %s/%s was started by another worker: message deleted", attempt,
+                            job_id, task_id)
+                return False
+        except Exception as exc:
+            log.warning("could not claim attempt %d of %s/%s (running it): %s", attempt, job_id, task_id,
+                        classify(exc).message)
+        return True
+
+    def _settle(self, delivery: Delivery) -> None:
+        """After the outcome is published (a crash before this leaves the request open:
+        a redelivery runs it again, as at-least-once allows)."""
+        body = delivery.body
+        try:
+            artifacts.create_once(artifacts.settled_key(body["jobId"], body["taskId"], body["requestId"]),
+                                  self.worker_id)
+        except Exception as exc:
+            log.warning("could not mark %s/%s settled: %s", body["jobId"], body["taskId"], classify(exc).message)
+
     def _cancelled(self, delivery: Delivery, attempt: int, started: float) -> str:
         duration_ms = int((time.monotonic() - started) * 1000)
         if not self._publish(delivery, EventType.TASK_CANCELLED, attempt, reason="job cancelled",
                              durationMs=duration_ms):
             return Outcome.LEFT
+        self._settle(delivery)
         self.delete(delivery)
         log.info("task cancelled job=%s task=%s attempt=%d after %.2fs", delivery.body["jobId"],
                  delivery.body["taskId"], attempt, duration_ms / 1000)
@@ -253,6 +289,7 @@ class TaskRunner:
         duration_ms = int((time.monotonic() - started) * 1000)
         if not self._publish(delivery, EventType.TASK_COMPLETED, attempt, durationMs=duration_ms, **extra):
             return Outcome.LEFT
+        self._settle(delivery)
         self.delete(delivery)
         log.info("task completed job=%s task=%s attempt=%d in %.2fs%s", delivery.body["jobId"],
                  delivery.body["taskId"], attempt, duration_ms / 1000,
@@ -281,6 +318,7 @@ class TaskRunner:
             delivery.settled = True
             self._change_visibility(delivery, delay or 0)
             return Outcome.RETRY
+        self._settle(delivery)
         self.delete(delivery)
         return Outcome.FAILED
 

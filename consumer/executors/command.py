@@ -32,10 +32,17 @@ def render_argv(run: TaskRun) -> list[str]:
     return [render(element, task_input=run.task_input, upstream=run.upstream) for element in run.definition.command]
 
 
+# What a command inherits from the worker: the basics a program needs, nothing else.
+_INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM", "VIRTUAL_ENV")
+_INHERITED_PREFIXES = ("LC_", "PYTHON")
+
+
 def command_environment(run: TaskRun) -> dict[str, str]:
-    # Secrets are never handed to a task: a command is user-supplied code, and the
-    # worker's own credentials (AWS, Slack, Claude) are not its business.
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
+    # A command is user-supplied code: the worker's credentials (AWS, Slack, Claude) and
+    # its configuration (queue, tables, bucket) are not its business. An allowlist, so a
+    # secret under a name nobody thought of stays out too.
+    env = {k: v for k, v in os.environ.items()
+           if (k in _INHERITED or k.startswith(_INHERITED_PREFIXES)) and k not in SECRET_ENV_VARS}
     # "python" in an argv means the worker's own interpreter (the project's venv); not
     # resolved through symlinks, which would step out of the venv.
     env["PATH"] = os.pathsep.join(p for p in (str(Path(sys.executable).parent), env.get("PATH", "")) if p)

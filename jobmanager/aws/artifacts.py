@@ -49,6 +49,29 @@ def cancel_marker_key(job_id: str) -> str:
     return f"jobs/{job_id}/control/cancelled"
 
 
+def attempt_claim_key(job_id: str, task_id: str, request_id: str, attempt: int) -> str:
+    """Created once by the worker that starts this attempt (copies of its message are dropped)."""
+    return f"jobs/{job_id}/control/claims/{task_id}/{request_id}/attempt-{attempt}"
+
+
+def settled_key(job_id: str, task_id: str, request_id: str) -> str:
+    """Created once the request's outcome (completed, or failed for good) is published."""
+    return f"jobs/{job_id}/control/claims/{task_id}/{request_id}/settled"
+
+
+def create_once(key: str, body: str = "") -> bool:
+    """Create the object unless it exists (S3 conditional write, ``If-None-Match: *``).
+    True for the one caller that created it, False for everyone after."""
+    try:
+        client("s3").put_object(Bucket=_bucket(), Key=key, Body=body.encode(), IfNoneMatch="*")
+    except ClientError as exc:
+        # 412: it exists; 409: a concurrent conditional write to it is in flight (it will).
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise
+    return True
+
+
 def exists(key: str) -> bool:
     """HEAD the object: cheap enough to ask on every heartbeat."""
     try:

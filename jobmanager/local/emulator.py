@@ -8,10 +8,18 @@ code that is correct on AWS would misbehave locally, and concurrency tests would
 prove nothing. ``AtomicMiddleware`` therefore serializes what matters:
 
 * every DynamoDB request runs under one lock (AWS: every single-item write is atomic);
+* an S3 conditional create (``PutObject`` with ``If-None-Match``) runs under a lock too
+  (S3: exactly one of concurrent creates wins);
 * every SQS request runs under another lock, and so does EventBridge ``PutEvents``
   (moto delivers to SQS targets inside that request). ``ReceiveMessage`` is passed to
   moto with ``WaitTimeSeconds=0``; the long poll happens here, *outside* any lock,
   waiting on a Condition notified whenever messages may have appeared.
+
+It can also inject one fault AWS produces and moto can't: a partial ``PutEvents``
+failure (HTTP 200, some entries with an ``ErrorCode``). ``POST /_emulator/faults`` with
+``{"putEventsEntryFailures": n}`` fails the next n entries put on any bus
+(``ThrottlingException``, as EventBridge does past its quota); the fault-injection tests
+and the soak use it through real HTTP, like every other call.
 
 moto keeps its state in module globals: every emulator started in one process shares
 it. Nothing survives a restart (moto has no persistence).
@@ -44,6 +52,8 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Response = tuple[str, list[tuple[str, str]], bytes]  # status, headers, body
 
+FAULTS_PATH = "/_emulator/faults"
+
 # "Credential=AKID/20261203/eu-west-1/sqs/aws4_request" -> "sqs"
 _SIGNING_SERVICE = re.compile(r"Credential=[^/]*/\d+/[^/]*/([^/]+)/")
 
@@ -61,6 +71,47 @@ class AtomicMiddleware:
         self.sqs_lock = threading.Lock()
         self.sqs_changed = threading.Condition()
         self.sqs_generation = 0  # bumped on every notify: no lost wake-ups
+        self.s3_conditional_lock = threading.Lock()
+        self.faults_lock = threading.Lock()
+        self.put_events_entry_failures = 0  # injected: the next n entries fail
+
+    # -- injected faults -----------------------------------------------------
+
+    def _set_faults(self, environ: Environ) -> Response:
+        try:
+            wanted = json.loads(_read_body(environ) or b"{}")
+            failures = int(wanted.get("putEventsEntryFailures", 0))
+        except (ValueError, TypeError, AttributeError):
+            return "400 Bad Request", [("Content-Type", "application/json")], b'{"message": "expected JSON"}'
+        with self.faults_lock:
+            self.put_events_entry_failures = max(0, failures)
+        return "200 OK", [("Content-Type", "application/json")], json.dumps({"putEventsEntryFailures": failures}).encode()
+
+    def _put_events(self, environ: Environ) -> Response:
+        """PutEvents; with injected failures pending, the first entries fail (and are not
+        delivered) and the rest go to moto: one response, in the entries' order."""
+        with self.faults_lock:
+            pending = self.put_events_entry_failures
+        if not pending:
+            return self._sqs_mutation(environ)
+        request = json.loads(_read_body(environ) or b"{}")
+        entries = request.get("Entries", [])
+        with self.faults_lock:
+            failing = min(self.put_events_entry_failures, len(entries))
+            self.put_events_entry_failures -= failing
+        failed = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded (injected by the emulator)"}]
+        if failing == len(entries):
+            status, headers = "200 OK", [("Content-Type", "application/x-amz-json-1.1")]
+            results: list[dict[str, Any]] = []
+        else:
+            body = json.dumps({**request, "Entries": entries[failing:]}).encode()
+            status, headers, raw = self._sqs_mutation(_with_body(environ, body))
+            results = json.loads(raw).get("Entries", [])
+        results = failed * failing + results
+        payload = {"FailedEntryCount": sum(1 for r in results if r.get("ErrorCode")), "Entries": results}
+        body = json.dumps(payload).encode()
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+        return status, headers, body
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
@@ -68,7 +119,13 @@ class AtomicMiddleware:
             with self.dynamodb_lock:
                 return _reply(self._call(environ), start_response)
         if target == "AWSEvents.PutEvents":
-            return _reply(self._sqs_mutation(environ), start_response)
+            return _reply(self._put_events(environ), start_response)
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return _reply(self._set_faults(environ), start_response)
+        if environ.get("HTTP_IF_NONE_MATCH") and environ.get("REQUEST_METHOD") == "PUT":
+            # S3 conditional create: check-and-put must be one step, as in S3.
+            with self.s3_conditional_lock:
+                return _reply(self._call(environ), start_response)
         if target.startswith("AmazonSQS."):
             return _reply(self._sqs(environ, target.removeprefix("AmazonSQS."), _JSON), start_response)
         if self._is_sqs_query(environ):

@@ -30,6 +30,7 @@ from .stack import deploy_stack, local_rule_routes, local_sqs_sources, stack_env
 
 REGION = "eu-west-1"
 STAGE = "local"
+WORKER_RESTARTS_PER_MINUTE = 5  # past that, something is wrong: stop and say so
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -71,8 +72,11 @@ class LocalStack:
     data_dir: Path = field(default_factory=lambda: Path(settings.DATA_DIR))
     children: list[Child] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    verbose_saves: bool = False  # periodic saves are silent; the one on exit is said
 
-    def say(self, message: str) -> None:
+    def say(self, message: str, *, quiet: bool = False) -> None:
+        if quiet and not self.verbose_saves:
+            return
         print(f"[run_local] {message}", flush=True)
 
     # ── start ────────────────────────────────────────────────────────────────
@@ -112,6 +116,49 @@ class LocalStack:
         get_config.cache_clear()
         clients.reset()
 
+    # ── the data folder: tables and artifacts kept across runs ───────────────
+
+    def snapshot(self):
+        from .snapshot import Snapshot
+
+        return Snapshot(self.data_dir / "aws", self.env)
+
+    def restore_data(self, *, fresh: bool = False) -> bool:
+        """Load what earlier runs saved into the fresh emulator. True if anything was."""
+        snapshot = self.snapshot()
+        if fresh or not snapshot.exists:
+            self.say("starting with empty tables" + (" (--fresh)" if fresh and snapshot.exists else ""))
+            return False
+        counts = snapshot.restore()
+        self.say(f"restored the saved data from {snapshot.folder}: {counts.describe()}")
+        return True
+
+    def save_data(self) -> None:
+        try:
+            counts = self.snapshot().save()
+        except Exception as exc:  # keep running (or stopping); the previous copy stays whole
+            self.say(f"could not save the data ({exc.__class__.__name__}: {exc}); the previous copy is kept")
+            return
+        self._saved_at = time.monotonic()
+        self.say(f"saved {counts.describe()} to {self.data_dir / 'aws'}", quiet=True)
+
+    def save_data_every(self, interval: float | None = None) -> None:
+        from .snapshot import SAVE_INTERVAL_SECONDS
+
+        if time.monotonic() - getattr(self, "_saved_at", 0.0) >= (interval or SAVE_INTERVAL_SECONDS):
+            self.save_data()
+
+    def resume_interrupted(self) -> None:
+        """The restored jobs' queues are gone: send queued tasks again and running ones as
+        their next attempt, so unfinished jobs finish."""
+        from jobmanager.services.reconcile import resume_interrupted
+
+        report = resume_interrupted(tenant_ids=[self.env["TENANT_ID"]])
+        if any(report.values()):
+            self.say(f"resumed unfinished work: {len(report['resent'])} queued task(s) sent again, "
+                     f"{len(report['resumed'])} interrupted task(s) sent as their next attempt, "
+                     f"{len(report['finished'])} job(s) ended")
+
     def start_web(self) -> None:
         self.say(f"starting the web app (API + dashboard) on http://127.0.0.1:{self.web_port}")
         proc = self._spawn(
@@ -123,15 +170,19 @@ class LocalStack:
         wait_for_port(self.web_port, timeout=60, proc=proc, what="the web app")
 
     def start_workers(self) -> None:
-        for n in range(self.workers):
-            self.say(f"starting worker {n + 1}/{self.workers} (run_worker --concurrency {self.concurrency})")
-            self._spawn(
-                f"worker-{n + 1}",
-                # A short long-poll keeps Ctrl-C snappy: an idle worker stops within 5 s.
-                [sys.executable, "manage.py", "run_worker", "--concurrency", str(self.concurrency), "--wait-seconds", "5"],
-                env={**os.environ, **self.env, "WORKER_ID": f"local-worker-{n + 1}"},
-                stop_signal=signal.SIGTERM,
-            )
+        for n in range(1, self.workers + 1):
+            self.say(f"starting worker {n}/{self.workers} (run_worker --concurrency {self.concurrency})")
+            self.start_worker(f"worker-{n}")
+
+    def start_worker(self, name: str, *extra_args: str) -> subprocess.Popen:
+        return self._spawn(
+            name,
+            # A short long-poll keeps Ctrl-C snappy: an idle worker stops within 5 s.
+            [sys.executable, "manage.py", "run_worker", "--concurrency", str(self.concurrency), "--wait-seconds", "5",
+             *extra_args],
+            env={**os.environ, **self.env, "WORKER_ID": f"local-{name}"},
+            stop_signal=signal.SIGTERM,
+        )
 
     def start_runner(self):
         from .runner import LocalRunner
@@ -165,12 +216,25 @@ class LocalStack:
     # ── run / stop ───────────────────────────────────────────────────────────
 
     def watch(self, stop: threading.Event, on_tick: Any = None) -> None:
-        """Until Ctrl-C: report progress, and stop everything if a child dies."""
+        """Until Ctrl-C: report progress; restart a worker that dies (as PM2 or systemd
+        would: its task comes back through SQS), and stop everything if another child dies."""
+        restarts: list[float] = []
         while not stop.wait(2.0):
-            for child in self.children:
-                if child.proc.poll() is not None:
-                    self.say(f"{child.name} exited unexpectedly (code {child.proc.returncode}); stopping")
-                    return
+            for child in list(self.children):
+                if child.proc.poll() is None:
+                    continue
+                code = child.proc.returncode
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60]
+                if child.name.startswith("worker") and len(restarts) < WORKER_RESTARTS_PER_MINUTE:
+                    restarts.append(now)
+                    self.children.remove(child)
+                    self.say(f"{child.name} exited unexpectedly (code {code}); restarting it "
+                             "(its running tasks come back from the queue after their visibility timeout)")
+                    self.start_worker(child.name)
+                    continue
+                self.say(f"{child.name} exited unexpectedly (code {code}); stopping")
+                return
             if on_tick:
                 on_tick()
 
@@ -184,6 +248,9 @@ class LocalStack:
             _wait_or_kill(child, timeout=30 if child.name.startswith("worker") else 10)
         if runner is not None:
             runner.stop()
+        if self.env:  # the emulator is still up: keep what it holds for the next run
+            self.verbose_saves = True
+            self.save_data()
         for child in self.children:
             if child not in order and child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)

@@ -96,8 +96,6 @@ def enqueue(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]])
     reconciler can find it; the reverse would run work the log never mentions."""
     if not tasks:
         return
-    deps = {dep for task in tasks for dep in task.get("dependsOn", [])}
-    upstream_items = store.get_tasks(job["jobId"], deps) if deps else {}
     bus.publish(
         [
             _event(
@@ -110,15 +108,22 @@ def enqueue(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]])
             for task in tasks
         ]
     )
+    send_messages(store, job, tasks)
+    # Recorded so that a redelivered trigger doesn't send again; a crash right here
+    # means one duplicate message, which the worker drops (same requestId + attempt).
+    store.mark_sent(job["jobId"], [(task["taskId"], task["requestId"]) for task in tasks], now=now_iso())
+
+
+def send_messages(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+    """The tasks' SQS messages, with their upstream outputs (no announcement: a resend)."""
+    deps = {dep for task in tasks for dep in task.get("dependsOn", [])}
+    upstream_items = store.get_tasks(job["jobId"], deps) if deps else {}
     queue.send_messages(
         [
             task_message(job, task, {dep: upstream_items.get(dep, {}) for dep in task.get("dependsOn", [])})
             for task in tasks
         ]
     )
-    # Recorded so that a redelivered trigger doesn't send again; a crash right here
-    # means one duplicate message, which the worker drops (same requestId + attempt).
-    store.mark_sent(job["jobId"], [(task["taskId"], task["requestId"]) for task in tasks], now=now_iso())
 
 
 def handle_event(event: Event, *, store: EventStore | None = None) -> None:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_TASKS_PER_REQUEST = 1000
 MAX_INPUT_BYTES = 256 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+MAX_NESTING = 20  # levels of objects/lists in an input or the metadata (DynamoDB's own limit is 32)
 INLINE_INPUT_BYTES = 16 * 1024
 
 
@@ -50,7 +52,7 @@ def create_job(
     store = store or get_event_store()
     definitions = definitions or get_task_definition_store()
     tasks = list(tasks)
-    _check_size(tasks)
+    _check_size(tasks, metadata)
     known = definitions.get_many({t.task_definition for t in tasks})
     order = validate_dag(tasks, known_definitions=set(known))
     # Names and metadata are labels shown everywhere (events, dashboard): a credential
@@ -97,7 +99,7 @@ def create_job(
     }
 
 
-def _check_size(tasks: list[TaskSpec]) -> None:
+def _check_size(tasks: list[TaskSpec], metadata: dict[str, Any] | None = None) -> None:
     if len(tasks) > MAX_TASKS_PER_REQUEST:
         raise ValidationFailed(
             f"at most {MAX_TASKS_PER_REQUEST} tasks per request (got {len(tasks)})", details={"field": "tasks"}
@@ -109,6 +111,29 @@ def _check_size(tasks: list[TaskSpec]) -> None:
                 f"task '{task.task_id}': input is {size} bytes, over the {MAX_INPUT_BYTES}-byte limit",
                 details={"tasks": {task.task_id: ["input too large"]}},
             )
+        if _depth(task.input) > MAX_NESTING:
+            raise ValidationFailed(
+                f"task '{task.task_id}': input is nested more than {MAX_NESTING} levels deep",
+                details={"tasks": {task.task_id: ["input nested too deeply"]}},
+            )
+    # The job's metadata lives on the job item, which DynamoDB caps at 400 KB.
+    size = len(json.dumps(metadata or {}))
+    if size > MAX_METADATA_BYTES:
+        raise ValidationFailed(f"metadata is {size} bytes, over the {MAX_METADATA_BYTES}-byte limit",
+                               details={"field": "metadata"})
+    if _depth(metadata or {}) > MAX_NESTING:
+        raise ValidationFailed(f"metadata is nested more than {MAX_NESTING} levels deep", details={"field": "metadata"})
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (DynamoDB refuses more than 32 levels)."""
+    deepest, level, todo = 0, 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            todo.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _input_fields(job_id: str, task: TaskSpec) -> dict[str, Any]:

@@ -11,6 +11,10 @@ path, so running it twice, or beside the dispatcher, changes nothing more.
   3. A ``running`` job whose every task is terminal — the dispatcher's last step was lost:
      ended once, through ``dispatch.maybe_finish_job``.
 
+``resume_interrupted`` is for a restart of the local stack, whose queues are gone: it
+sends every queued task again and every running task (its worker stopped with the
+stack) as its next attempt, as SQS would have redelivered it.
+
 Reads: the sparse status index (GSI5) for old queued/running tasks and for running
 jobs — key queries, never a table scan — plus one consistent read per candidate.
 """
@@ -22,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobmanager.aws import bus
+from jobmanager.aws import artifacts, bus
 from jobmanager.config import get_config
-from jobmanager.domain.ids import iso_from_millis
+from jobmanager.domain.ids import iso_from_millis, now_iso
 from jobmanager.store.events_table import EventStore, get_event_store
 from jobmanager.store.recovery import tasks_in_status_since_before
 
@@ -63,6 +67,24 @@ def reconcile(*, tenant_ids: list[str] | None = None, now: datetime | None = Non
     return report.to_dict()
 
 
+def resume_interrupted(*, tenant_ids: list[str], store: EventStore | None = None) -> dict[str, list[str]]:
+    """After a restart that lost every queue: re-send queued tasks, send running tasks of
+    running jobs as attempt n+1, then reconcile (jobs that ended unannounced)."""
+    store = store or get_event_store()
+    resumed: list[str] = []
+    now = iso_from_millis(int(datetime.now(UTC).timestamp() * 1000))
+    for tenant_id in tenant_ids:
+        for entry in tasks_in_status_since_before(store, tenant_id, "running", before=now):
+            task = store.get_task(entry["jobId"], entry["taskId"])
+            job = store.get_job(entry["jobId"], consistent=True)
+            if task and job and task["status"] == "running" and job["status"] == "running":
+                # The worker dedups by requestId + attempt: the next attempt is a new run.
+                dispatch.send_messages(store, job, [{**task, "attempt": int(task.get("attempt") or 1) + 1}])
+                resumed.append(f"{task['jobId']}/{task['taskId']}")
+    report = reconcile(tenant_ids=tenant_ids, stale_after_seconds=0, store=store)
+    return {**report, "resumed": resumed}
+
+
 def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report: Report) -> None:
     jobs: dict[str, dict[str, Any] | None] = {}
 
@@ -77,7 +99,13 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
             continue
         job = job_of(task["jobId"])
         if job and job["status"] == "running":
-            dispatch.enqueue(store, job, [task])
+            if _attempt_claimed(task):
+                # A worker took this attempt and vanished before starting it: a copy of the
+                # same attempt would be dropped as a duplicate, so this is the next one.
+                dispatch.send_messages(store, job, [{**task, "attempt": int(task["attempt"]) + 1}])
+                store.mark_sent(task["jobId"], [(task["taskId"], task["requestId"])], now=now_iso())
+            else:
+                dispatch.enqueue(store, job, [task])
             report.resent.append(f"{task['jobId']}/{task['taskId']}")
         elif job and job["status"] == "cancelled":
             _cancel(store, job, task, "queued", report)
@@ -103,6 +131,11 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
         cursor = page.next_cursor
         if not cursor:
             return
+
+
+def _attempt_claimed(task: dict[str, Any]) -> bool:
+    key = artifacts.attempt_claim_key(task["jobId"], task["taskId"], task["requestId"], int(task["attempt"]))
+    return artifacts.exists(key)
 
 
 def _cancel(store: EventStore, job: dict[str, Any], task: dict[str, Any], status: str, report: Report) -> None:

@@ -130,6 +130,45 @@ def test_not_json_is_a_400_not_a_500(api):
     assert "JSON" in response.json()["message"]
 
 
+def job_count() -> int:
+    return len(get_event_store().list_jobs("test-tenant", limit=100).items)
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(api):
+    # Given JSON nested far deeper than any parser recursion allows, and deeper than DynamoDB stores
+    before = job_count()
+    bomb = '{"name": "n", "tasks": [{"taskId": "a", "taskDefinition": "noop", "input": {"n": ' + \
+        "[" * 5000 + "]" * 5000 + "}}]}"
+    deep = job_body([{"taskId": "a", "taskDefinition": "noop", "input": {"x": json.loads("[" * 25 + "]" * 25)}}])
+
+    # When they are posted, then each is a 400 saying why, and nothing is written
+    response = api.post("/jobs", bomb, content_type="application/json")
+    assert response.status_code == 400 and response.json()["message"] == "JSON parse error: nested too deeply"
+    response = api.post("/jobs", deep, format="json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "task 'a': input is nested more than 20 levels deep"
+    assert job_count() == before
+
+
+def test_a_body_over_the_size_limit_is_a_413(api, settings):
+    before = job_count()
+    big = json.dumps(job_body(DIAMOND[:1], name="x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)))
+    response = api.post("/jobs", big, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json() == {"message": f"the request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE}-byte "
+                                          "limit", "code": "too_large"}
+    assert job_count() == before
+
+
+def test_metadata_over_its_limit_is_a_400_naming_it(api):
+    before = job_count()
+    response = api.post("/jobs", {**job_body(DIAMOND[:1]), "metadata": {"x": "m" * 500_000}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["details"] == {"field": "metadata"}
+    assert response.json()["message"].startswith("metadata is 500009 bytes, over the 16384-byte limit")
+    assert job_count() == before
+
+
 def test_list_jobs_is_paginated_newest_first(api):
     ids = [api.post("/jobs", job_body(DIAMOND[:1], name=f"p{i}"), format="json").json()["jobId"] for i in range(3)]
     first = api.get("/jobs?limit=2").json()

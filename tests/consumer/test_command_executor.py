@@ -50,7 +50,7 @@ def test_the_projects_modules_are_importable_from_the_working_dir(make_run):
     assert run_command(run).output == "consumer\n"
 
 
-def test_environment_has_the_task_ids_and_context_but_no_secrets(make_run, monkeypatch):
+def test_environment_has_the_task_ids_and_context_but_no_secrets_or_worker_config(make_run, monkeypatch):
     # Given secrets in the worker's environment
     secrets = {
         "ANTHROPIC_API_KEY": "sk-ant-api03-abcdefghijkl", "CLAUDE_CODE_OAUTH_TOKEN": "oauth-secret-1",
@@ -60,7 +60,12 @@ def test_environment_has_the_task_ids_and_context_but_no_secrets(make_run, monke
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("HARMLESS_SETTING", "kept")
+    # ... and the worker's own configuration, which is no business of user code either
+    config = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "EVENTS_TABLE": "events-x", "SQS_QUEUE_URL": "https://q",
+              "DATABASE_URL": "postgres://u:p@h/db", "SOME_UNLISTED_TOKEN": "t0k3n-value"}
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     run = make_run(command=py("import json, os; print(json.dumps(dict(os.environ)))"),
                    task_input={"n": 3}, upstream={"up": "text"}, attempt=2)
 
@@ -69,7 +74,8 @@ def test_environment_has_the_task_ids_and_context_but_no_secrets(make_run, monke
 
     # Then no secret is there, the ids are, and the context file holds input + upstream
     assert not set(secrets) & set(env)
-    assert env["HARMLESS_SETTING"] == "kept"
+    assert not set(config) & set(env)
+    assert env["LANG"] == "C.UTF-8" and env["PATH"] and env["PYTHONPATH"]
     assert (env["JOB_ID"], env["TASK_ID"], env["ATTEMPT"]) == ("job-1", "task-a", "2")
     context = Path(env["JOBMANAGER_CONTEXT"])
     assert json.loads(context.read_text()) == {"input": {"n": 3}, "upstream": {"up": "text"}}

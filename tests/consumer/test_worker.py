@@ -11,6 +11,7 @@ import time
 import pytest
 
 from jobmanager.aws import artifacts, queue
+from jobmanager.aws.clients import client
 from jobmanager.domain.ids import new_ulid
 from jobmanager.domain.model import DefinitionKind
 from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
@@ -223,6 +224,64 @@ def test_a_duplicate_of_a_running_task_is_deleted_and_runs_once(stack):
     types = [e["eventType"] for e in events_for(stack, body)]
     assert types.count("Task Started") == 1 and types.count("Task Completed") == 1, types
     assert "duplicate of running task" in worker.output
+    assert sum(queue_counts(stack)) == 0
+
+
+def test_copies_of_a_message_taken_by_two_workers_run_the_attempt_once(stack):
+    # Given two copies of one task message (SQS at-least-once, or a reconciler re-send)
+    name = define("cmd-two-workers", command=("python", "-c", "import time; time.sleep(2); print('once')"))
+    body = send(stack, name)
+    queue.send_messages([body], queue_url=stack["queue_url"])
+
+    # When two workers, one slot each, take one copy each at the same time
+    workers = [WorkerProcess({**stack["env"], "WORKER_ID": f"worker-{n}"}, "--burst", "--concurrency", "1",
+                             "--queue-url", stack["queue_url"]) for n in (1, 2)]
+    assert [w.wait() for w in workers] == [0, 0]
+
+    # Then one of them ran it and the other dropped its copy: one start, one completion
+    types = [e["eventType"] for e in events_for(stack, body)]
+    assert types.count("Task Started") == 1 and types.count("Task Completed") == 1, types
+    output = "\n".join(w.output for w in workers)
+    assert output.count("attempt 1 of task") + output.count("has its outcome already") == 1, output
+    assert sum(queue_counts(stack)) == 0
+
+
+def test_a_dropped_copy_does_not_stop_the_worker_from_running_the_next_attempt(stack):
+    # Given attempt 1 claimed by a worker that died, and a copy of its message
+    name = define("cmd-after-copy", command=("python", "-c", "print('ran')"))
+    body = send(stack, name)
+    assert artifacts.create_once(artifacts.attempt_claim_key(body["jobId"], "a", body["requestId"], 1), "dead")
+    worker = WorkerProcess(stack["env"], "--concurrency", "1", "--queue-url", stack["queue_url"],
+                           "--wait-seconds", "1")
+    try:
+        # When this worker drops the copy, then gets the original back from SQS (its second
+        # receive: attempt 2, the same requestId and dispatched attempt as the copy)
+        worker.wait_for_line(f"attempt 1 of task {body['jobId']}/a was started by another worker")
+        queue.send_messages([body], queue_url=stack["queue_url"])
+        sqs = client("sqs")
+        sqs.receive_message(QueueUrl=stack["queue_url"], VisibilityTimeout=0, WaitTimeSeconds=5)
+
+        # Then it runs attempt 2: a dropped copy is not remembered as a finished task
+        worker.wait_for_line(f"task completed job={body['jobId']} task=a attempt=2")
+    finally:
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.wait() == 0
+
+
+def test_a_copy_of_a_finished_tasks_message_is_never_run_again(stack):
+    # Given a task a worker completed (the dispatcher may not have recorded it yet)
+    name = define("cmd-settled", command=("python", "-c", "print('done')"))
+    body = send(stack, name)
+    run_burst(stack)
+
+    # When a copy of its message reaches another worker, and a copy counted as the next attempt
+    queue.send_messages([body, {**body, "attempt": 2}], queue_url=stack["queue_url"])
+    second = run_burst(stack, env={**stack["env"], "WORKER_ID": "another-worker"})
+
+    # Then neither runs: the request has its outcome, and both copies are gone
+    types = [e["eventType"] for e in events_for(stack, body) if e["eventType"] != "Task Heartbeat"]
+    assert types == ["Task Started", "Task Completed"], types
+    assert second.output.count(f"task {body['jobId']}/a (request {body['requestId']}) has its outcome already") == 2
     assert sum(queue_counts(stack)) == 0
 
 

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,24 @@ class Output:
         raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines[-60:]))
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def call(base: str, method: str, path: str, key: str | None, body: bytes | None = None) -> tuple[int, dict]:
     headers = {"accept": "application/json", "content-type": "application/json"}
     if key:
@@ -74,8 +93,7 @@ def wait_for_job(base: str, key: str, job_id: str, timeout: float = 120) -> dict
         time.sleep(0.5)
 
 
-def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
-    web, aws = free_port(), free_port()
+def start_run_local(tmp_path, web: int, aws: int) -> tuple[subprocess.Popen, Output]:
     # A user's shell: none of the test session's stack settings leak in.
     stack_vars = ("AWS_", "DJANGO_", "STAGE", "TENANT_ID", "EVENT", "TASK_", "SQS_", "S3_", "WORK_ROOT")
     env = {k: v for k, v in os.environ.items() if not k.startswith(stack_vars)}
@@ -85,7 +103,43 @@ def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
         [sys.executable, "manage.py", "run_local", "--port", str(web), "--aws-port", str(aws)],
         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    out = Output(proc.stdout)
+    return proc, Output(proc.stdout)
+
+
+def stop_run_local(proc: subprocess.Popen, out: Output, *, presses: int = 1) -> None:
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    finally:
+        print("\n".join(out.lines[-80:]))
+
+
+def logged_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """A cookie-keeping client logged in to the dashboard through its real login form."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    browser.open(f"{base}/accounts/login/", timeout=10).read()
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode({"username": username, "password": password, "csrfmiddlewaretoken": csrf}).encode()
+    browser.open(urllib.request.Request(f"{base}/accounts/login/", data=form,
+                                        headers={"Referer": f"{base}/accounts/login/"}), timeout=10).read()
+    return browser
+
+
+def download_report(browser: urllib.request.OpenerDirector, base: str, job_id: str) -> str:
+    task_page = browser.open(f"{base}/dashboard/jobs/{job_id}/tasks/report/", timeout=10).read().decode()
+    link = re.search(r'href="([^"]*/artifacts/0/)"', task_page).group(1)
+    return browser.open(urllib.parse.urljoin(base, link), timeout=10).read().decode()
+
+
+def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
+    web, aws = free_port(), free_port()
+    proc, out = start_run_local(tmp_path, web, aws)
     try:
         key = out.wait_for(r"API key:\s+(jm_\S+)", timeout=120).group(1)
         login = out.wait_for(r"Login:\s+(\S+) / (\S+)", timeout=5)
@@ -102,22 +156,16 @@ def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
         assert [a["name"] for a in report["artifacts"]] == ["report.md"]
 
         # The dashboard (after a real login) shows it completed, and the report downloads
-        jar = http.cookiejar.CookieJar()
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        browser.open(f"{base}/accounts/login/", timeout=10).read()
-        csrf = next(c.value for c in jar if c.name == "csrftoken")
-        form = urllib.parse.urlencode({"username": login.group(1), "password": login.group(2),
-                                       "csrfmiddlewaretoken": csrf}).encode()
-        browser.open(urllib.request.Request(f"{base}/accounts/login/", data=form,
-                                            headers={"Referer": f"{base}/accounts/login/"}), timeout=10).read()
+        browser = logged_in(base, login.group(1), login.group(2))
         page = browser.open(f"{base}/dashboard/jobs/{job_id}/", timeout=10).read().decode()
         assert "completed" in page and "report" in page
-        task_page = browser.open(f"{base}/dashboard/jobs/{job_id}/tasks/report/", timeout=10).read().decode()
-        link = re.search(r'href="([^"]*/artifacts/0/)"', task_page).group(1)
-        downloaded = browser.open(urllib.parse.urljoin(base, link), timeout=10).read().decode()
-        assert downloaded.startswith("# Job manager: repository report")
+        assert download_report(browser, base, job_id).startswith("# Job manager: repository report")
 
-        # Posting the same JSON again runs it to completion too
+        # A worker that dies is restarted (the stack keeps running), and posting the same JSON
+        # again runs it to completion
+        (worker_pid,) = [pid for pid in children_of(proc.pid) if b"run_worker" in cmdline(pid)]
+        os.kill(worker_pid, signal.SIGKILL)
+        out.wait_for(r"worker-1 exited unexpectedly \(code -9\); restarting it", timeout=15)
         example = (BASE_DIR / "examples" / "jobs" / "repo-report.json").read_bytes()
         status, again = call(base, "POST", "/jobs", key, example)
         assert status == 201, again
@@ -135,13 +183,59 @@ def test_run_local_runs_the_example_job_and_stops_cleanly(tmp_path):
         assert "cyclic" not in [j["name"] for j in jobs["jobs"]]
     finally:
         # Ctrl-C: everything stops, nothing is left listening
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        print("\n".join(out.lines[-80:]))
+        stop_run_local(proc, out)
     assert proc.returncode == 0
     assert out.wait_for(r"\[run_local\] stopped", timeout=5)
     assert port_is_free(web) and port_is_free(aws)
+
+
+def test_a_restart_keeps_every_job_and_artifact_and_finishes_interrupted_work(tmp_path):
+    # Given a first run: the example job completed, and a second job stopped mid-task by a
+    # double Ctrl-C (its running task killed, its successor never queued)
+    web, aws = free_port(), free_port()
+    proc, out = start_run_local(tmp_path, web, aws)
+    base = f"http://127.0.0.1:{web}"
+    try:
+        key = out.wait_for(r"API key:\s+(jm_\S+)", timeout=120).group(1)
+        example_id = out.wait_for(r"dashboard/jobs/(\w+)/", timeout=5).group(1)
+        assert wait_for_job(base, key, example_id)["status"] == "completed"
+        slow = {"kind": "command", "command": ["python", "-c", "import time; time.sleep(4); print('slept')"]}
+        assert call(base, "PUT", "/task-definitions/slow", key, json.dumps(slow).encode())[0] in (200, 201)
+        status, job = call(base, "POST", "/jobs", key, json.dumps({"name": "interrupted", "tasks": [
+            {"taskId": "first", "taskDefinition": "slow"},
+            {"taskId": "then", "taskDefinition": "slow", "dependsOn": ["first"]}]}).encode())
+        assert status == 201, job
+        deadline = time.monotonic() + 30
+        while call(base, "GET", f"/jobs/{job['jobId']}", key)[1]["tasks"][0]["status"] != "running":
+            assert time.monotonic() < deadline, "the first task never started"
+            time.sleep(0.2)
+    finally:
+        stop_run_local(proc, out, presses=2)
+    assert out.wait_for(r"saved \d+ items of the events table", timeout=5)
+
+    # When the stack starts again on the same data folder
+    web, aws = free_port(), free_port()
+    proc, out = start_run_local(tmp_path, web, aws)
+    base = f"http://127.0.0.1:{web}"
+    try:
+        assert out.wait_for(r"restored the saved data", timeout=120)
+        assert out.wait_for(r"1 interrupted task\(s\) sent as their next attempt", timeout=60)
+        login = out.wait_for(r"Login:\s+(\S+) / (\S+)", timeout=60)
+        assert out.wait_for(r"API key:\s+(jm_\S+)", timeout=5).group(1) == key  # same key
+
+        # Then the interrupted job finishes: its task ran again as attempt 2, its successor once
+        finished = wait_for_job(base, key, job["jobId"])
+        assert finished["status"] == "completed", finished
+        tasks = {t["taskId"]: t for t in finished["tasks"]}
+        assert (tasks["first"]["attempt"], tasks["then"]["attempt"]) == (2, 1)
+        # ... no example was submitted again, and the earlier job and its artifact are all there
+        _, jobs = call(base, "GET", "/jobs?limit=100", key)
+        assert sorted(j["name"] for j in jobs["jobs"]) == ["Repository report", "interrupted"]
+        assert call(base, "GET", f"/jobs/{example_id}", key)[1]["status"] == "completed"
+        browser = logged_in(base, login.group(1), login.group(2))
+        assert download_report(browser, base, example_id).startswith("# Job manager: repository report")
+        names = [d["name"] for d in call(base, "GET", "/task-definitions", key)[1]["taskDefinitions"]]
+        assert "slow" in names
+    finally:
+        stop_run_local(proc, out)
+    assert proc.returncode == 0

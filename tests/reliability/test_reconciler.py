@@ -14,6 +14,7 @@ from jobmanager.domain.model import TaskSpec
 from jobmanager.services import dispatch, jobs, task_definitions
 from jobmanager.services.reconcile import reconcile
 from jobmanager.store.events_table import get_event_store
+from jobmanager.aws import artifacts
 from jobmanager.aws.clients import client
 from lambdas import reconciler
 from tests.helpers import run_as_worker, take_task_messages
@@ -61,6 +62,34 @@ def test_a_queued_task_whose_message_was_lost_is_sent_again_and_runs_once(tenant
     assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Completed"]
     assert sequence(events, "b") == ["Task Queued", "Task Started", "Task Completed"]
     assert sequence(events) == ["Job Created", "Job Completed"]
+
+
+def test_a_queued_task_taken_by_a_worker_that_vanished_before_starting_is_sent_as_the_next_attempt(
+        tenant, make_queue, runner, workers):
+    # Given a task whose message a worker received and claimed, then died before starting it
+    # (its claim exists, the message is gone, the task is still queued)
+    queue_url = make_queue()
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-noop", body={"kind": "command", "command": NOOP})
+    job = jobs.create_job(tenant_id=tenant, name="vanished", tasks=[TaskSpec("a", "rel-noop")])
+    job_id = job["jobId"]
+    (lost,) = take_task_messages()
+    assert artifacts.create_once(artifacts.attempt_claim_key(job_id, "a", lost["requestId"], 1), "gone-worker")
+
+    # When the reconciler finds it overdue, then it sends attempt 2 (a copy of attempt 1 would be dropped)
+    report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
+    assert report == {"resent": [f"{job_id}/a"], "cancelled": [], "finished": []}
+    (again,) = peek(queue_url)
+    assert (again["requestId"], again["attempt"]) == (lost["requestId"], 2)
+
+    # ... and a worker runs it, once, and the job completes (as attempt 3: the peek above was a
+    # receive, and SQS counts every receive as a delivery of the message's attempt)
+    worker = workers(queue_url)
+    wait_until(lambda: job_status(job_id) == "completed", timeout=60, what="the job to complete")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    events = settled_log(runner, job_id)
+    assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Completed"]
+    assert [e["attempt"] for e in of_type(events, "Task Started", "a")] == [3]
 
 
 def test_a_job_whose_end_was_lost_is_ended_once(tenant, make_queue, runner, monkeypatch):

@@ -35,8 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--job", default=str(EXAMPLES / "jobs" / "repo-report.json"),
                             help="job JSON to submit at start (default: the repository report example)")
         parser.add_argument("--no-example", action="store_true", help="don't submit a job at start")
+        parser.add_argument("--fresh", action="store_true",
+                            help="start from empty tables and bucket, ignoring (and then replacing) the data saved "
+                                 "by earlier runs in the data folder")
 
-    def handle(self, *args, port, aws_port, workers, concurrency, job, no_example, **options):
+    def handle(self, *args, port, aws_port, workers, concurrency, job, no_example, fresh, **options):
         stack = LocalStack(web_port=port, aws_port=aws_port, workers=workers, concurrency=concurrency)
         stack.check_ports()
         call_command("migrate", verbosity=0)
@@ -62,14 +65,24 @@ class Command(BaseCommand):
         try:
             endpoint = stack.start_emulator()
             stack.deploy(endpoint, tenant=tenant)
+            restored = stack.restore_data(fresh=fresh)
             self.seed_definitions(stack)
             stack.start_web()
             stack.start_workers()
             runner = stack.start_runner()
             health_loop = stack.start_health_checks()
-            job_id = None if no_example else self.submit(stack, Path(job))
+            if restored:
+                stack.resume_interrupted()
+            # The example runs on the first start; later starts show the saved jobs.
+            job_id = None if no_example or restored else self.submit(stack, Path(job))
             self.banner(stack, login, api_key, job_id)
-            stack.watch(stop, on_tick=self.progress_reporter(stack, job_id))
+            progress = self.progress_reporter(stack, job_id)
+
+            def tick() -> None:
+                progress()
+                stack.save_data_every()
+
+            stack.watch(stop, on_tick=tick)
         finally:
             if health_loop is not None:
                 health_loop.stop()
