@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from jobmanager.domain.health import short_duration
 from jobmanager.domain.model import TERMINAL_TASK_STATES, TaskStatus
 from jobmanager.domain.redaction import redact, redact_obj
 
@@ -126,15 +127,4 @@ def compact(data: Any, limit: int = COMPACT_CHARS) -> str:
 
 
 def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
+    return "—" if seconds is None else short_duration(seconds)

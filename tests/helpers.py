@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
@@ -81,3 +82,16 @@ def run_as_worker(message: dict[str, Any], *, output: str = "ok", fail: dict | N
     else:
         events.append(worker_event(EventType.TASK_FAILED, message, **fail))
     bus.publish(events)
+
+
+def set_env(values: dict[str, str | None]) -> dict[str, str | None]:
+    """Set (None: unset) environment variables for this process and the workers it starts;
+    returns what they were."""
+    before = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_config.cache_clear()
+    return before

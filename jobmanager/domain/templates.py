@@ -65,5 +65,18 @@ def render(template: str, *, task_input: Mapping[str, Any], upstream: Mapping[st
     return PLACEHOLDER_RE.sub(lambda m: resolve(m.group(1), task_input=task_input, upstream=upstream), template)
 
 
+# Something that starts like a placeholder: "{input" or "{tasks" and what follows up to
+# the closing brace (or the first space or brace, when there is none).
+_LOOKS_LIKE_PLACEHOLDER = re.compile(r"\{(?:input|tasks)\b[^{}\s]*\}?")
+
+
+def malformed_placeholders(template: str) -> list[str]:
+    """Brace expressions that look like placeholders but aren't ours (``{input.x[0]}``,
+    ``{input.x!r}``, ``{tasks.a}``, an unclosed ``{input.x``): passed through as text, they
+    would reach the prompt or the argv silently, so definitions with them are refused."""
+    return [m.group(0) for m in _LOOKS_LIKE_PLACEHOLDER.finditer(template)
+            if not PLACEHOLDER_RE.fullmatch(m.group(0))]
+
+
 def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER_RE.finditer(template)]

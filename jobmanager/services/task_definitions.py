@@ -10,7 +10,7 @@ from jobmanager.domain.errors import ValidationFailed
 from jobmanager.domain.events import EventType, Source, new_event
 from jobmanager.domain.ids import now_iso
 from jobmanager.domain.model import DEFINITION_NAME_RE, DefinitionKind, TaskDefinition
-from jobmanager.domain.templates import PLACEHOLDER_RE
+from jobmanager.domain.templates import PLACEHOLDER_RE, malformed_placeholders
 from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
 
 
@@ -28,9 +28,20 @@ def build_definition(name: str, body: dict[str, Any]) -> TaskDefinition:
             errors["command"] = ["a command definition needs an argv list, e.g. [\"python\", \"tool.py\", \"{input.path}\"]"]
         elif PLACEHOLDER_RE.fullmatch(command[0]):
             errors["command"] = ["the program (argv[0]) cannot be a placeholder"]
+    for field in ("instructions", "role", "tag"):
+        _check_placeholders(errors, field, [body.get(field) or ""])
+    _check_placeholders(errors, "command", [str(arg) for arg in body.get("command") or []])
     if errors:
         raise ValidationFailed(f"invalid task definition '{name}'", details=errors)
     return TaskDefinition.from_dict({**body, "name": name, "kind": kind, "updatedAt": now_iso()})
+
+
+def _check_placeholders(errors: dict[str, list[str]], field: str, texts: list[str]) -> None:
+    bad = [found for text in texts for found in malformed_placeholders(text)]
+    if bad:
+        errors.setdefault(field, []).append(
+            f"malformed placeholder {bad[0]}: use {{input}}, {{input.key}}, {{input.key.0}} or "
+            "{tasks.<taskId>.output}, {tasks.<taskId>.output.key}")
 
 
 def put_task_definition(

@@ -196,6 +196,19 @@ def test_other_tenants_jobs_are_invisible(api):
     assert job_id not in [j["jobId"] for j in other.get("/jobs").json()["jobs"]]
 
 
+@pytest.mark.parametrize("bad", ["{input.x[0]}", "{input.x!r:>100}", "{tasks.a}", "{tasks.__class__}", "{input.x"])
+def test_a_malformed_placeholder_is_refused_naming_it(api, bad):
+    response = api.put("/task-definitions/templ", {"kind": "agent", "instructions": f"Look at {bad} now"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["details"]["instructions"][0].startswith(f"malformed placeholder {bad}: use {{input}}")
+
+
+def test_well_formed_placeholders_and_json_braces_are_accepted(api):
+    instructions = 'Reply as {"topic": "..."} about {input.topic}, {input.list.0} and {tasks.up.output.key}'
+    response = api.put("/task-definitions/templ-ok", {"kind": "agent", "instructions": instructions}, format="json")
+    assert response.status_code in (200, 201), response.json()
+
+
 def test_idempotency_key_header_returns_the_first_job(api):
     first = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
     again = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
@@ -236,6 +249,8 @@ def test_task_definitions_put_and_list(api):
         ("ok", {"kind": "command"}, "command"),
         ("ok", {"kind": "robot"}, "kind"),
         ("ok", {"kind": "agent", "instructions": "x", "maxTurns": 0}, "maxTurns"),
+        ("ok", {"kind": "agent", "instructions": "Summarise {input.x[0]}"}, "instructions"),
+        ("ok", {"kind": "command", "command": ["echo", "{tasks.__class__}"]}, "command"),
     ],
 )
 def test_invalid_definitions_name_the_field(api, name, body, field):

@@ -86,7 +86,12 @@ def test_fan_out_fan_in_job_runs_every_task_once_in_order(aws_stack, live_server
     assert job["status"] == "completed", job
     assert {t["taskId"]: t["status"] for t in job["tasks"]} == {t["taskId"]: "completed" for t in FAN}
 
-    # And every task ran exactly once, after all of its dependencies completed
+    # And every task ran exactly once, after all of its dependencies completed (read once the
+    # runner has delivered every event: the log trails the projections)
+    deadline = time.monotonic() + 30
+    while not rule_runner.idle():
+        assert time.monotonic() < deadline, "the rule runner never caught up"
+        time.sleep(0.2)
     events = []
     cursor = None
     while True:

@@ -21,7 +21,7 @@ from jobmanager.domain.model import TaskSpec
 from jobmanager.services import jobs, task_definitions
 from jobmanager.store.events_table import get_event_store
 from tests.fakes.slack_api import FakeSlack
-from tests.helpers import take_task_messages
+from tests.helpers import set_env, take_task_messages
 
 DEF = "health-sleeper"
 TOKEN = "xoxb-health-tests-0000000000-not-a-real-token"
@@ -32,18 +32,6 @@ def ulid_at(ms: int) -> str:
     """An event id stamped ``ms`` (new_ulid keeps ids monotonic per process: it won't go back in time)."""
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     return "".join(_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(26)))
-
-
-def set_env(values: dict[str, str | None]) -> dict[str, str | None]:
-    """Set (or unset, for None) environment variables; returns what they were."""
-    before = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    get_config.cache_clear()
-    return before
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import socket
 
 from jobmanager.aws import slack
 from jobmanager.config import get_config
+from tests.helpers import set_env
 
-from .conftest import CHANNEL, TOKEN, set_env
+from .conftest import CHANNEL, TOKEN
 
 
 def test_a_message_reaches_the_channel_with_the_bot_token(fake_slack):

@@ -19,21 +19,10 @@ from jobmanager.config import get_config
 from jobmanager.local.runner import LocalRunner
 from jobmanager.local.stack import local_rule_routes, local_sqs_sources
 from tests.conftest import REGION
+from tests.helpers import set_env
 from tests.consumer.harness import WorkerProcess
 
 from .harness import Api, kill_group_of
-
-
-def set_env(values: dict[str, str | None]) -> dict[str, str | None]:
-    """Set (None: unset) environment variables for this process and the workers it starts."""
-    before = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    get_config.cache_clear()
-    return before
 
 
 @pytest.fixture
