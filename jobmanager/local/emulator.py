@@ -13,7 +13,10 @@ prove nothing. ``AtomicMiddleware`` therefore serializes what matters:
 * every SQS request runs under another lock, and so does EventBridge ``PutEvents``
   (moto delivers to SQS targets inside that request). ``ReceiveMessage`` is passed to
   moto with ``WaitTimeSeconds=0``; the long poll happens here, *outside* any lock,
-  waiting on a Condition notified whenever messages may have appeared.
+  waiting on a Condition notified whenever messages may have appeared. A long poll whose
+  client has gone (a worker killed mid-poll) ends without taking messages: otherwise the
+  next message would be handed to a closed socket and stay invisible for its whole
+  visibility timeout.
 
 It can also inject one fault AWS produces and moto can't: a partial ``PutEvents``
 failure (HTTP 200, some entries with an ``ErrorCode``). ``POST /_emulator/faults`` with
@@ -34,6 +37,7 @@ import io
 import json
 import re
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -168,9 +172,12 @@ class AtomicMiddleware:
         no_wait = protocol.encode(params)
 
         deadline = time.monotonic() + wait
+        response: Response | None = None
         while True:
             with self.sqs_changed:
                 generation = self.sqs_generation
+            if response is not None and _client_gone(environ):
+                return response  # the previous, empty answer: nobody is left to read it
             with self.sqs_lock:  # one receive at a time: no message handed out twice
                 response = self._call(_with_body(environ, no_wait))  # a fresh input stream each time
             remaining = deadline - time.monotonic()
@@ -257,6 +264,19 @@ def _with_body(environ: Environ, body: bytes) -> Environ:
     copy.pop("HTTP_TRANSFER_ENCODING", None)
     copy.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
     return copy
+
+
+def _client_gone(environ: Environ) -> bool:
+    """Whether the client closed its connection (a peek that reads EOF)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # connected, nothing sent: the client is still waiting
+    except OSError:
+        return True
 
 
 def _reply(response: Response, start_response: StartResponse) -> list[bytes]:

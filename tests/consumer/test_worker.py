@@ -247,19 +247,22 @@ def test_copies_of_a_message_taken_by_two_workers_run_the_attempt_once(stack):
 
 
 def test_a_dropped_copy_does_not_stop_the_worker_from_running_the_next_attempt(stack):
-    # Given attempt 1 claimed by a worker that died, and a copy of its message
+    # Given attempt 1 claimed by a worker that died holding the original message (received,
+    # invisible for now), and a copy of that message on the queue
     name = define("cmd-after-copy", command=("python", "-c", "print('ran')"))
     body = send(stack, name)
     assert artifacts.create_once(artifacts.attempt_claim_key(body["jobId"], "a", body["requestId"], 1), "dead")
+    sqs = client("sqs")
+    (original,) = sqs.receive_message(QueueUrl=stack["queue_url"], VisibilityTimeout=600)["Messages"]
+    queue.send_messages([body], queue_url=stack["queue_url"])
     worker = WorkerProcess(stack["env"], "--concurrency", "1", "--queue-url", stack["queue_url"],
                            "--wait-seconds", "1")
     try:
-        # When this worker drops the copy, then gets the original back from SQS (its second
-        # receive: attempt 2, the same requestId and dispatched attempt as the copy)
+        # When this worker drops the copy (attempt 1 is taken), then gets the original back
+        # from SQS (its second receive: attempt 2, the same requestId as the copy)
         worker.wait_for_line(f"attempt 1 of task {body['jobId']}/a was started by another worker")
-        queue.send_messages([body], queue_url=stack["queue_url"])
-        sqs = client("sqs")
-        sqs.receive_message(QueueUrl=stack["queue_url"], VisibilityTimeout=0, WaitTimeSeconds=5)
+        sqs.change_message_visibility(QueueUrl=stack["queue_url"], ReceiptHandle=original["ReceiptHandle"],
+                                      VisibilityTimeout=0)
 
         # Then it runs attempt 2: a dropped copy is not remembered as a finished task
         worker.wait_for_line(f"task completed job={body['jobId']} task=a attempt=2")

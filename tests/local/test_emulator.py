@@ -1,0 +1,56 @@
+"""The embedded emulator's SQS long poll, through real HTTP from real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from jobmanager.aws.clients import client
+
+_POLLER = """
+import sys, boto3
+sqs = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="eu-west-1")
+print("polling", flush=True)
+sqs.receive_message(QueueUrl=sys.argv[2], WaitTimeSeconds=20)
+print("returned", flush=True)
+"""
+
+
+def test_a_long_poll_whose_client_was_killed_takes_no_message(aws_stack):
+    # Given a worker-like process blocked in a 20 s long poll on an empty queue
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=f"poll-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    poller = subprocess.Popen([sys.executable, "-c", _POLLER, aws_stack["endpoint_url"], url],
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert poller.stdout.readline().strip() == "polling"
+    time.sleep(1.5)  # inside the emulator's poll loop by now
+
+    # When it is killed mid-poll and a message arrives afterwards
+    poller.kill()
+    poller.wait()
+    sqs.send_message(QueueUrl=url, MessageBody="task")
+
+    # Then the next receiver gets it at once, first delivery (not after its visibility timeout)
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got.get("Messages", [])] == [("task", "1")]
+
+
+def test_a_live_long_poll_still_gets_a_message_sent_while_it_waits(aws_stack):
+    # Given a process in a long poll
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=f"poll-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    poller = subprocess.Popen([sys.executable, "-c", _POLLER, aws_stack["endpoint_url"], url],
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert poller.stdout.readline().strip() == "polling"
+    time.sleep(1.5)
+
+    # When a message is sent during its wait
+    sqs.send_message(QueueUrl=url, MessageBody="task")
+
+    # Then the poll returns with it, well before its 20 s end
+    assert poller.stdout.readline().strip() == "returned"
+    assert poller.wait(timeout=10) == 0
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
