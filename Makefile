@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup run test test-fast browser lint clean ci package deploy soak
+.PHONY: help setup run test test-fast browser lint clean package deploy soak
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -13,8 +13,12 @@ setup: ## Create .venv (Python 3.12+) and install the pinned dependencies
 run: setup ## Run the whole stack locally (emulated AWS) and the example job; Ctrl-C stops it
 	@$(PY) manage.py run_local
 
-test: setup browser ## Run the whole test suite (installs Chromium for the browser tests when it can)
+test: setup browser ## What CI runs: the whole test suite, cfn-lint, and the Lambda package (zappa package prod)
 	@$(PY) -m pytest
+	@echo "==> cfn-lint infra/*.yaml"
+	@$(MAKE) --no-print-directory lint
+	@echo "==> zappa package prod"
+	@$(MAKE) --no-print-directory package
 
 test-fast: setup ## Run the tests without the browser ones
 	@$(PY) -m pytest -m "not browser"
@@ -34,8 +38,6 @@ deploy: setup ## Deploy a stage to AWS in order: make deploy STAGE=dev (README: 
 
 soak: setup ## Random DAG jobs with injected faults (task errors, killed workers, duplicates), then check every job
 	@$(PY) scripts/soak.py $(SOAK_ARGS)
-
-ci: test lint package ## What CI runs: the tests (routing, CloudFormation, schemathesis included), cfn-lint, the package
 
 clean: ## Remove the virtualenv and local data
 	rm -rf .venv .venv-package .deploy .local staticfiles
