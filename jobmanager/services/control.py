@@ -193,7 +193,7 @@ def reset_skipped_descendants(store: EventStore, job: dict[str, Any], root: str,
                 frontier.append(task_id)
     revived: set[str] = {root}
     reset: list[str] = []
-    pending = list(subtree)
+    pending = sorted(subtree)  # a stable answer: by dependency order, then by id
     while pending:  # in dependency order within the subtree
         decidable = [t for t in pending if all(d not in subtree or d not in pending for d in subtree[t]["dependsOn"])]
         if not decidable:
