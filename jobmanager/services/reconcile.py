@@ -30,7 +30,6 @@ from jobmanager.aws import artifacts, bus
 from jobmanager.config import get_config
 from jobmanager.domain.ids import iso_from_millis, now_iso
 from jobmanager.store.events_table import EventStore, get_event_store
-from jobmanager.store.recovery import tasks_in_status_since_before
 
 from . import dispatch
 from .cancellation import cancel_task
@@ -74,7 +73,7 @@ def resume_interrupted(*, tenant_ids: list[str], store: EventStore | None = None
     resumed: list[str] = []
     now = iso_from_millis(int(datetime.now(UTC).timestamp() * 1000))
     for tenant_id in tenant_ids:
-        for entry in tasks_in_status_since_before(store, tenant_id, "running", before=now):
+        for entry in store.active_tasks(tenant_id, "running", before=now):
             task = store.get_task(entry["jobId"], entry["taskId"])
             job = store.get_job(entry["jobId"], consistent=True)
             if task and job and task["status"] == "running" and job["status"] == "running":
@@ -93,7 +92,7 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
             jobs[job_id] = store.get_job(job_id, consistent=True)
         return jobs[job_id]
 
-    for entry in tasks_in_status_since_before(store, tenant_id, "queued", before=cutoff):
+    for entry in store.active_tasks(tenant_id, "queued", before=cutoff):
         task = store.get_task(entry["jobId"], entry["taskId"])  # the index lags: act on the item
         if not task or task["status"] != "queued" or (task.get("sentAt") or task.get("queuedAt") or "") >= cutoff:
             continue
@@ -110,7 +109,7 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
         elif job and job["status"] == "cancelled":
             _cancel(store, job, task, "queued", report)
 
-    for entry in tasks_in_status_since_before(store, tenant_id, "running", before=cutoff):
+    for entry in store.active_tasks(tenant_id, "running", before=cutoff):
         job = job_of(entry["jobId"])
         if not job or job["status"] != "cancelled":
             continue  # a running task in a running job is the health check's business

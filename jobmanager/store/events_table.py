@@ -372,18 +372,18 @@ class EventStore:
 
     # ── health check ─────────────────────────────────────────────────────────
 
-    def active_tasks(self, tenant_id: str, status: str = "running", *, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every task item the sparse status index (GSI5) lists under ``status``, oldest
-        first, page after page: a query, never a table scan. The index is eventually
-        consistent and can briefly lag an item that moved on, so callers check the
-        item's own ``status`` (and re-read it before acting)."""
+    def active_tasks(self, tenant_id: str, status: str = "running", *, before: str | None = None,
+                     page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Task items the sparse status index (GSI5) lists under ``status``, oldest first;
+        with ``before`` (ISO), only those that entered it earlier: one key-range query,
+        never a scan. The index lags: callers re-read an item before acting on it."""
+        condition = Key("GSI5PK").eq(keys.task_status_pk(tenant_id, status))
+        if before is not None:
+            condition &= Key("GSI5SK").lt(before)
         start: dict[str, Any] | None = None
         while True:
-            kwargs: dict[str, Any] = {
-                "IndexName": keys.STATUS_INDEX,
-                "KeyConditionExpression": Key("GSI5PK").eq(keys.task_status_pk(tenant_id, status)),
-                "Limit": page_size,
-            }
+            kwargs: dict[str, Any] = {"IndexName": keys.STATUS_INDEX, "KeyConditionExpression": condition,
+                                      "Limit": page_size}
             if start:
                 kwargs["ExclusiveStartKey"] = start
             response = self.table.query(**kwargs)

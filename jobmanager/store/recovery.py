@@ -1,5 +1,4 @@
-"""Store operations for job control and recovery: reopening a failed job for a retry,
-and the reconciler's reads of the sparse status index.
+"""Store operations for job control and recovery: reopening a failed job for a retry.
 
 They extend ``EventStore`` from outside (same table, same key helpers) so that the
 hot-path repository stays small; like everything in ``store``, they are the only code
@@ -8,40 +7,13 @@ here that talks to DynamoDB.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from . import keys
 from .codec import to_dynamo
-from .events_table import ConditionFailed, EventStore, _cancelled_item, _clean, _is_condition_failure
-
-
-def tasks_in_status_since_before(
-    store: EventStore, tenant_id: str, status: str, *, before: str, page_size: int = 100
-) -> Iterator[dict[str, Any]]:
-    """Task items the sparse index (GSI5) lists under ``status`` whose entry time is
-    before ``before`` (ISO), oldest first: one key-range query, never a scan, and it
-    reads only tasks old enough to matter. The index lags: callers re-read an item
-    before acting on it."""
-    start: dict[str, Any] | None = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "IndexName": keys.STATUS_INDEX,
-            "KeyConditionExpression": Key("GSI5PK").eq(keys.task_status_pk(tenant_id, status))
-            & Key("GSI5SK").lt(before),
-            "Limit": page_size,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = store.table.query(**kwargs)
-        for item in response.get("Items", []):
-            yield _clean(item)
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            return
+from .events_table import ConditionFailed, EventStore, _cancelled_item, _is_condition_failure
 
 
 def retry_transition(

@@ -19,14 +19,20 @@ print("returned", flush=True)
 """
 
 
-def test_a_long_poll_whose_client_was_killed_takes_no_message(aws_stack):
-    # Given a worker-like process blocked in a 20 s long poll on an empty queue
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName=f"poll-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    poller = subprocess.Popen([sys.executable, "-c", _POLLER, aws_stack["endpoint_url"], url],
+def start_poller(endpoint_url: str) -> tuple[str, subprocess.Popen]:
+    """A new empty queue, and a process blocked in a 20 s long poll on it."""
+    url = client("sqs").create_queue(QueueName=f"poll-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    poller = subprocess.Popen([sys.executable, "-c", _POLLER, endpoint_url, url],
                               stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     assert poller.stdout.readline().strip() == "polling"
     time.sleep(1.5)  # inside the emulator's poll loop by now
+    return url, poller
+
+
+def test_a_long_poll_whose_client_was_killed_takes_no_message(aws_stack):
+    # Given a worker-like process blocked in a 20 s long poll on an empty queue
+    sqs = client("sqs")
+    url, poller = start_poller(aws_stack["endpoint_url"])
 
     # When it is killed mid-poll and a message arrives afterwards
     poller.kill()
@@ -41,11 +47,7 @@ def test_a_long_poll_whose_client_was_killed_takes_no_message(aws_stack):
 def test_a_live_long_poll_still_gets_a_message_sent_while_it_waits(aws_stack):
     # Given a process in a long poll
     sqs = client("sqs")
-    url = sqs.create_queue(QueueName=f"poll-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    poller = subprocess.Popen([sys.executable, "-c", _POLLER, aws_stack["endpoint_url"], url],
-                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
-    assert poller.stdout.readline().strip() == "polling"
-    time.sleep(1.5)
+    url, poller = start_poller(aws_stack["endpoint_url"])
 
     # When a message is sent during its wait
     sqs.send_message(QueueUrl=url, MessageBody="task")

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from jobmanager.aws.clients import client
-from jobmanager.config import get_config
 from jobmanager.local.runner import LocalRunner
 from jobmanager.local.stack import local_rule_routes, local_sqs_sources
 from tests.conftest import REGION
