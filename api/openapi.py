@@ -63,6 +63,7 @@ ERRORS = {
     405: "method not allowed",
     409: "conflict with the current state (e.g. the job has finished)",
     413: "request too large",
+    422: "an Idempotency-Key reused for a different request",
     429: "throttled: rate, burst or daily quota of this API key; see Retry-After",
 }
 

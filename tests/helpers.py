@@ -44,8 +44,9 @@ class EventTap:
         ]
 
 
-def take_task_messages(max_rounds: int = 5) -> list[dict[str, Any]]:
-    """Receive and delete every message on the task queue (acting as the worker's receive)."""
+def take_task_messages(max_rounds: int = 1000) -> list[dict[str, Any]]:
+    """Receive and delete every message on the task queue, until it is empty (acting as
+    the worker's receive)."""
     sqs = client("sqs")
     url = get_config().task_queue_url
     bodies = []

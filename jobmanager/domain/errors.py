@@ -47,3 +47,10 @@ class TaskExecutionError(JobManagerError):
         super().__init__(message, details=details)
         self.retryable = retryable
         self.kind = kind
+
+
+class Unprocessable(JobManagerError):
+    """Well-formed, but can't be done as asked (e.g. an Idempotency-Key reused for another request)."""
+
+    status_code = 422
+    code = "unprocessable"

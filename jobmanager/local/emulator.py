@@ -18,6 +18,11 @@ prove nothing. ``AtomicMiddleware`` therefore serializes what matters:
   next message would be handed to a closed socket and stay invisible for its whole
   visibility timeout.
 
+moto's ``TransactWriteItems`` deep-copies every table it touches, for a rollback, on
+every call: time and memory O(table), so a big job slowed the emulator to a crawl and
+fragmented its heap to gigabytes. ``_patch_transactions`` makes the rollback copy just
+the items the transaction names (safe: DynamoDB requests run one at a time).
+
 It can also inject one fault AWS produces and moto can't: a partial ``PutEvents``
 failure (HTTP 200, some entries with an ``ErrorCode``). ``POST /_emulator/faults`` with
 ``{"putEventsEntryFailures": n}`` fails the next n entries put on any bus
@@ -33,6 +38,7 @@ Run in the foreground: ``python -m jobmanager.local.emulator --port 4566``.
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import re
@@ -46,6 +52,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.exceptions import MockValidationException, MultipleTransactionsException, TransactionCanceledException
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.server import DomainDispatcherApplication, create_backend_app
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -299,6 +310,61 @@ class _VerboseRequestHandler(_RequestHandler):
     log_requests = True
 
 
+class _TableCopy:
+    """Stands in for ``copy`` inside moto's DynamoDB models: while a patched transaction
+    runs, "copying" a whole table returns the table itself (its items are saved one by
+    one instead); every other deep copy is real."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def deepcopy(self, value: Any, memo: dict | None = None) -> Any:
+        if self.active and isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+_table_copy = _TableCopy()
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _item_key(backend: DynamoDBBackend, op: dict[str, Any]) -> tuple[Table, DynamoType, DynamoType | None]:
+    table = backend.get_table(op["TableName"])
+    key = op["Item"] if "Item" in op else op["Key"]
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return table, DynamoType(key[table.hash_key_attr]), range_value
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    try:
+        targets = [_item_key(self, next(iter(entry.values()))) for entry in transact_items]
+    except Exception:  # a malformed request: moto's own code reports it
+        return _moto_transact_write_items(self, transact_items)
+    saved = [(table, h, r, copy.deepcopy(table.get_item(h, r))) for table, h, r in targets]
+    _table_copy.active = True
+    try:
+        return _moto_transact_write_items(self, transact_items)
+    except (TransactionCanceledException, MultipleTransactionsException, MockValidationException):
+        for table, h, r, before in reversed(saved):  # undo, in reverse: the first saved state wins
+            if before is None:
+                table.delete_item(h, r)
+            elif r is not None:
+                table.items[h][r] = before
+            else:
+                table.items[h] = before
+        raise
+    finally:
+        _table_copy.active = False
+
+
+def _patch_transactions() -> None:
+    dynamodb_models.copy = _table_copy  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+
+
 @dataclass
 class Emulator:
     """A running emulator; ``stop()`` shuts it down (moto's state stays in the process)."""
@@ -334,6 +400,7 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, *, log_requests: bool
     warnings.filterwarnings(
         "ignore", message=r"Tried to parse AWS::(SQS::QueuePolicy|Lambda::Permission) ", category=UserWarning
     )
+    _patch_transactions()
     app = AtomicMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = _VerboseRequestHandler if log_requests else _RequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)

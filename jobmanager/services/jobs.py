@@ -6,8 +6,10 @@ written already claimed (``queued``) so the API enqueues them without a second w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,11 +17,12 @@ from typing import Any
 from jobmanager.aws import artifacts, bus
 from jobmanager.config import get_config
 from jobmanager.domain.dag import validate_dag
-from jobmanager.domain.errors import Conflict, NotFound, ValidationFailed
+from jobmanager.domain.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from jobmanager.domain.events import EventType, Source, new_event
 from jobmanager.domain.ids import new_ulid, now_iso
 from jobmanager.domain.model import TaskSpec
 from jobmanager.domain.redaction import redact, redact_obj
+from jobmanager.domain.values import unstorable
 from jobmanager.store import keys
 from jobmanager.store.events_table import ConditionFailed, EventStore, event_ttl, get_event_store
 from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
@@ -34,6 +37,7 @@ MAX_INPUT_BYTES = 256 * 1024
 MAX_METADATA_BYTES = 16 * 1024
 MAX_NESTING = 20  # levels of objects/lists in an input or the metadata (DynamoDB's own limit is 32)
 INLINE_INPUT_BYTES = 16 * 1024
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 
 def create_job(
@@ -52,6 +56,9 @@ def create_job(
     store = store or get_event_store()
     definitions = definitions or get_task_definition_store()
     tasks = list(tasks)
+    if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+        raise ValidationFailed("Idempotency-Key must be 1-255 printable ASCII characters",
+                               details={"field": "Idempotency-Key"})
     _check_size(tasks, metadata)
     known = definitions.get_many({t.task_definition for t in tasks})
     order = validate_dag(tasks, known_definitions=set(known))
@@ -63,15 +70,11 @@ def create_job(
     ttl = event_ttl(time.time())
     job_id = new_ulid()
     if idempotency_key:
-        holder = store.claim_idempotency_key(tenant_id, idempotency_key, job_id=job_id, ttl=ttl)
+        fingerprint = _fingerprint(name, tasks, metadata)
+        holder = store.claim_idempotency_key(tenant_id, idempotency_key, job_id=job_id, fingerprint=fingerprint,
+                                             ttl=ttl)
         if holder:
-            existing = store.get_job(holder, consistent=True)
-            if not existing:
-                raise Conflict(
-                    "a job with this Idempotency-Key is still being created; retry shortly",
-                    details={"idempotencyKey": idempotency_key},
-                )
-            return {**job_view(existing), "tasks": [], "queued": [], "replayed": True}
+            return _replay(store, holder, idempotency_key=idempotency_key, fingerprint=fingerprint)
 
     cfg = get_config()
     created = new_event(  # made first so that it sorts before the root tasks' Task Queued
@@ -99,6 +102,31 @@ def create_job(
     }
 
 
+def _fingerprint(name: str, tasks: list[TaskSpec], metadata: dict[str, Any]) -> str:
+    """The request an Idempotency-Key was first used with (after redaction, as stored)."""
+    canonical = json.dumps(
+        {"name": name, "metadata": metadata,
+         "tasks": [[t.task_id, t.task_definition, t.input, list(t.depends_on)] for t in tasks]},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(store: EventStore, holder: dict[str, str], *, idempotency_key: str, fingerprint: str) -> dict[str, Any]:
+    """The answer to a repeated Idempotency-Key: the first job, as it is now."""
+    if holder["fingerprint"] and holder["fingerprint"] != fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was already used for a different request (a different name, tasks or metadata)",
+            details={"field": "Idempotency-Key", "jobId": holder["jobId"]},
+        )
+    existing = store.get_job(holder["jobId"], consistent=True)
+    if not existing:
+        raise Conflict("a job with this Idempotency-Key is still being created; retry shortly",
+                       details={"idempotencyKey": idempotency_key})
+    tasks = store.list_tasks(existing["jobId"], limit=MAX_TASKS_PER_REQUEST).items
+    return {**job_view(existing), "tasks": [task_view(t) for t in tasks], "queued": [], "replayed": True}
+
+
 def _check_size(tasks: list[TaskSpec], metadata: dict[str, Any] | None = None) -> None:
     if len(tasks) > MAX_TASKS_PER_REQUEST:
         raise ValidationFailed(
@@ -116,6 +144,9 @@ def _check_size(tasks: list[TaskSpec], metadata: dict[str, Any] | None = None) -
                 f"task '{task.task_id}': input is nested more than {MAX_NESTING} levels deep",
                 details={"tasks": {task.task_id: ["input nested too deeply"]}},
             )
+        if problem := unstorable(task.input):
+            raise ValidationFailed(f"task '{task.task_id}': input: {problem}",
+                                   details={"tasks": {task.task_id: [f"input: {problem}"]}})
     # The job's metadata lives on the job item, which DynamoDB caps at 400 KB.
     size = len(json.dumps(metadata or {}))
     if size > MAX_METADATA_BYTES:
@@ -123,6 +154,8 @@ def _check_size(tasks: list[TaskSpec], metadata: dict[str, Any] | None = None) -
                                details={"field": "metadata"})
     if _depth(metadata or {}) > MAX_NESTING:
         raise ValidationFailed(f"metadata is nested more than {MAX_NESTING} levels deep", details={"field": "metadata"})
+    if problem := unstorable(metadata or {}):
+        raise ValidationFailed(f"metadata: {problem}", details={"field": "metadata"})
 
 
 def _depth(value: Any) -> int:

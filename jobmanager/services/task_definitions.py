@@ -11,6 +11,7 @@ from jobmanager.domain.events import EventType, Source, new_event
 from jobmanager.domain.ids import now_iso
 from jobmanager.domain.model import DEFINITION_NAME_RE, DefinitionKind, TaskDefinition
 from jobmanager.domain.templates import PLACEHOLDER_RE, malformed_placeholders
+from jobmanager.domain.values import unstorable
 from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
 
 
@@ -31,6 +32,9 @@ def build_definition(name: str, body: dict[str, Any]) -> TaskDefinition:
     for field in ("instructions", "role", "tag"):
         _check_placeholders(errors, field, [body.get(field) or ""])
     _check_placeholders(errors, "command", [str(arg) for arg in body.get("command") or []])
+    for field, value in body.items():
+        if problem := unstorable(value):
+            errors.setdefault(field, []).append(problem)
     if errors:
         raise ValidationFailed(f"invalid task definition '{name}'", details=errors)
     return TaskDefinition.from_dict({**body, "name": name, "kind": kind, "updatedAt": now_iso()})

@@ -44,7 +44,12 @@ def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, allowed_keys: set[str]) -> dict[str, Any] | None:
+def decode_cursor(
+    cursor: str | None, *, key_names: set[str], partition: tuple[str, str], sort_prefix: str | None = None
+) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor stands for, if it is one of this listing's keys:
+    exactly its key attributes, in its partition (and sort-key range). Anything else is a
+    400 naming the cursor, never a DynamoDB error."""
     if not cursor:
         return None
     try:
@@ -52,9 +57,15 @@ def decode_cursor(cursor: str | None, *, allowed_keys: set[str]) -> dict[str, An
         value = json.loads(raw)
     except (ValueError, binascii.Error):
         value = None
-    if not isinstance(value, dict) or not value or not set(value) <= allowed_keys:
-        raise ValidationFailed("cursor is not valid for this listing", details={"field": "cursor"})
-    if not all(isinstance(v, str) for v in value.values()):
+    attr, expected = partition
+    valid = (
+        isinstance(value, dict)
+        and set(value) == key_names
+        and all(isinstance(v, str) and v for v in value.values())
+        and value[attr] == expected
+        and (sort_prefix is None or value["SK"].startswith(sort_prefix))
+    )
+    if not valid:
         raise ValidationFailed("cursor is not valid for this listing", details={"field": "cursor"})
     return value
 

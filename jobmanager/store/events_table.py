@@ -74,28 +74,26 @@ class EventStore:
 
     def job_events(self, job_id: str, *, limit: int = 100, cursor: str | None = None) -> Page:
         return self._query(
-            key=Key("PK").eq(keys.job_pk(job_id)) & Key("SK").begins_with(keys.EVENT_SK_PREFIX),
+            partition=("PK", keys.job_pk(job_id)),
+            sort_prefix=keys.EVENT_SK_PREFIX,
             limit=limit,
             cursor=cursor,
-            cursor_keys=_TABLE_KEYS,
         )
 
     def task_history(self, job_id: str, task_id: str, *, limit: int = 100, cursor: str | None = None) -> Page:
         return self._query(
-            key=Key("GSI2PK").eq(keys.task_history_pk(job_id, task_id)),
+            partition=("GSI2PK", keys.task_history_pk(job_id, task_id)),
             index=keys.TASK_HISTORY_INDEX,
             limit=limit,
             cursor=cursor,
-            cursor_keys=_TABLE_KEYS | {"GSI2PK", "GSI2SK"},
         )
 
     def events_for_request(self, request_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
         return self._query(
-            key=Key("GSI3PK").eq(keys.request_pk(request_id)),
+            partition=("GSI3PK", keys.request_pk(request_id)),
             index=keys.REQUEST_INDEX,
             limit=limit,
             cursor=None,
-            cursor_keys=set(),
         ).items
 
     # ── jobs ─────────────────────────────────────────────────────────────────
@@ -125,19 +123,17 @@ class EventStore:
         """Newest first: one page of one index query."""
         if status:
             return self._query(
-                key=Key("GSI5PK").eq(keys.job_status_pk(tenant_id, status)),
+                partition=("GSI5PK", keys.job_status_pk(tenant_id, status)),
                 index=keys.STATUS_INDEX,
                 limit=limit,
                 cursor=cursor,
-                cursor_keys=_TABLE_KEYS | {"GSI5PK", "GSI5SK"},
                 newest_first=True,
             )
         return self._query(
-            key=Key("GSI1PK").eq(keys.tenant_jobs_pk(tenant_id)),
+            partition=("GSI1PK", keys.tenant_jobs_pk(tenant_id)),
             index=keys.TENANT_JOBS_INDEX,
             limit=limit,
             cursor=cursor,
-            cursor_keys=_TABLE_KEYS | {"GSI1PK", "GSI1SK"},
             newest_first=True,
         )
 
@@ -209,10 +205,10 @@ class EventStore:
 
     def list_tasks(self, job_id: str, *, limit: int = 200, cursor: str | None = None) -> Page:
         return self._query(
-            key=Key("PK").eq(keys.job_pk(job_id)) & Key("SK").begins_with(keys.TASK_SK_PREFIX),
+            partition=("PK", keys.job_pk(job_id)),
+            sort_prefix=keys.TASK_SK_PREFIX,
             limit=limit,
             cursor=cursor,
-            cursor_keys=_TABLE_KEYS,
             consistent=True,
         )
 
@@ -418,27 +414,30 @@ class EventStore:
     ) -> Page:
         """One page of a tenant's events of one type, newest first (GSI4)."""
         return self._query(
-            key=Key("GSI4PK").eq(keys.event_type_pk(tenant_id, event_type)),
+            partition=("GSI4PK", keys.event_type_pk(tenant_id, event_type)),
             index=keys.EVENT_TYPE_INDEX,
             limit=limit,
             cursor=cursor,
-            cursor_keys=_TABLE_KEYS | {"GSI4PK", "GSI4SK"},
             newest_first=True,
         )
 
     # ── idempotency ──────────────────────────────────────────────────────────
 
-    def claim_idempotency_key(self, tenant_id: str, key: str, *, job_id: str, ttl: int) -> str | None:
-        """Reserve ``key`` for ``job_id``. Returns the job id that already holds it, if any."""
+    def claim_idempotency_key(
+        self, tenant_id: str, key: str, *, job_id: str, fingerprint: str, ttl: int
+    ) -> dict[str, str] | None:
+        """Reserve ``key`` for ``job_id`` and the request ``fingerprint``. Returns the
+        holder (its ``jobId`` and ``fingerprint``) when the key was already taken."""
         try:
             self.table.put_item(
-                Item={**keys.idempotency_key(tenant_id, key), "jobId": job_id, "ttl": ttl, "entity": "idempotency"},
+                Item={**keys.idempotency_key(tenant_id, key), "jobId": job_id, "fingerprint": fingerprint,
+                      "ttl": ttl, "entity": "idempotency"},
                 ConditionExpression=Attr("PK").not_exists(),
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
                 item = self.table.get_item(Key=keys.idempotency_key(tenant_id, key), ConsistentRead=True).get("Item")
-                return item["jobId"] if item else None
+                return {"jobId": item["jobId"], "fingerprint": item.get("fingerprint", "")} if item else None
             raise
         return None
 
@@ -450,20 +449,31 @@ class EventStore:
     def _query(
         self,
         *,
-        key: Any,
+        partition: tuple[str, str],
         limit: int,
         cursor: str | None,
-        cursor_keys: set[str],
+        sort_prefix: str | None = None,
         index: str | None = None,
         newest_first: bool = False,
         consistent: bool = False,
     ) -> Page:
+        """One page of one partition (of the table, or of ``index`` when its partition
+        attribute is ``GSI<n>PK``). A cursor must be a key of that same listing."""
+        attr, value = partition
+        key = Key(attr).eq(value)
+        if sort_prefix:
+            key &= Key("SK").begins_with(sort_prefix)
         kwargs: dict[str, Any] = {"KeyConditionExpression": key, "Limit": limit, "ScanIndexForward": not newest_first}
         if index:
             kwargs["IndexName"] = index
         elif consistent:
             kwargs["ConsistentRead"] = True
-        start = decode_cursor(cursor, allowed_keys=cursor_keys)
+        start = decode_cursor(
+            cursor,
+            key_names=_TABLE_KEYS | ({attr, attr.removesuffix("PK") + "SK"} if index else set()),
+            partition=partition,
+            sort_prefix=sort_prefix,
+        )
         if start:
             kwargs["ExclusiveStartKey"] = start
         response = self.table.query(**kwargs)

@@ -210,10 +210,88 @@ def test_well_formed_placeholders_and_json_braces_are_accepted(api):
 
 
 def test_idempotency_key_header_returns_the_first_job(api):
-    first = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
-    again = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    first = api.post("/jobs", job_body(DIAMOND), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
+    again = api.post("/jobs", job_body(DIAMOND), format="json", HTTP_IDEMPOTENCY_KEY="k-123")
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["jobId"] == first.json()["jobId"]
+    # the replay shows the job as it is: every task, nothing newly queued by this call
+    assert sorted(t["taskId"] for t in again.json()["tasks"]) == ["a", "b", "c", "d"]
+    assert again.json()["queued"] == []
+
+
+def test_an_idempotency_key_reused_for_another_request_is_a_422_and_a_bad_key_a_400(api):
+    # Given a job created with a key
+    first = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k-reuse")
+    before = job_count()
+
+    # When the key comes back with a different body, or a key is too long or not ASCII
+    other = api.post("/jobs", job_body(DIAMOND[:1], name="another"), format="json", HTTP_IDEMPOTENCY_KEY="k-reuse")
+    long = api.post("/jobs", job_body(DIAMOND[:1]), format="json", HTTP_IDEMPOTENCY_KEY="k" * 5000)
+
+    # Then the reuse is refused naming the first job, the long key named, and nothing written
+    assert other.status_code == 422
+    assert other.json()["details"] == {"field": "Idempotency-Key", "jobId": first.json()["jobId"]}
+    assert long.status_code == 400 and long.json()["details"] == {"field": "Idempotency-Key"}
+    assert job_count() == before
+
+
+@pytest.mark.parametrize("where, value, fragment", [
+    (where, value, fragment)
+    for where in ("input", "metadata")
+    for value, fragment in ((1e300 * 10, "out of range"),  # sent as 1e400
+                            (10 ** 40, "more than 38 digits"),
+                            (1e-200, "out of range"),
+                            ("\udfff", "unpaired surrogate"))
+] + [("metadata-key", "\ud800", "unpaired surrogate")])
+def test_values_dynamodb_cannot_store_are_a_400_naming_where(api, where, value, fragment):
+    # Given a value DynamoDB would refuse, in a task's input, in the metadata, or as a key
+    task = {"taskId": "a", "taskDefinition": "noop"}
+    body = job_body([task])
+    if where == "input":
+        task["input"] = {"v": value}
+    elif where == "metadata":
+        body["metadata"] = {"v": [value]}
+    else:
+        body["metadata"] = {value: 1}
+    before = job_count()
+
+    # When it is posted (as raw JSON text: inf and lone surrogates can't be encoded by json.dumps here)
+    raw = json.dumps(body, allow_nan=True).replace("Infinity", "1e400")
+    response = api.post("/jobs", raw, content_type="application/json")
+
+    # Then it is a 400 that says where and why, and nothing is written
+    assert response.status_code == 400, response.content
+    message = response.json()["message"]
+    assert fragment in message and message.startswith("task 'a': input:" if where == "input" else "metadata:")
+    assert job_count() == before
+
+
+def test_a_definition_with_an_unstorable_value_is_a_400_naming_the_field(api):
+    for field, raw in (("description", '"bad \\udfff"'), ("timeoutSeconds", "1e400"), ("model", '"\\ud800"')):
+        body = '{"kind": "command", "command": ["true"], "%s": %s}' % (field, raw)
+        response = api.put("/task-definitions/unstorable", body, content_type="application/json")
+        assert response.status_code == 400, response.content
+        assert list(response.json()["details"]) == [field]
+    assert "unstorable" not in [d["name"] for d in api.get("/task-definitions").json()["taskDefinitions"]]
+
+
+@pytest.mark.parametrize("forged", [{"PK": "x"}, {"PK": "x", "SK": "y"}, {"PK": "x", "SK": "y", "GSI1PK": "z", "GSI1SK": "w"}])
+def test_a_forged_cursor_is_a_400_on_every_listing(api, forged):
+    import base64
+    job_id = api.post("/jobs", job_body(DIAMOND[:1]), format="json").json()["jobId"]
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    for path in ("/jobs", "/jobs?status=running", f"/jobs/{job_id}"):
+        response = api.get(f"{path}{'&' if '?' in path else '?'}cursor={cursor}")
+        assert response.status_code == 400, (path, response.content)
+        assert response.json()["details"] == {"field": "cursor"}
+
+
+def test_a_cursor_of_one_job_is_refused_on_another(api):
+    tasks = [{"taskId": f"t{i}", "taskDefinition": "noop"} for i in range(3)]
+    first, second = (api.post("/jobs", job_body(tasks), format="json").json()["jobId"] for _ in range(2))
+    cursor = api.get(f"/jobs/{first}?taskLimit=1").json()["tasksNextCursor"]
+    assert api.get(f"/jobs/{first}?taskLimit=1&cursor={cursor}").status_code == 200
+    assert api.get(f"/jobs/{second}?taskLimit=1&cursor={cursor}").status_code == 400
 
 
 def test_add_tasks_to_running_and_finished_jobs(api):

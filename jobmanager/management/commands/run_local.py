@@ -110,13 +110,17 @@ class Command(BaseCommand):
         return (username, password), api_key
 
     def seed_definitions(self, stack: LocalStack) -> None:
+        """Add the example definitions that aren't there yet; one you edited is kept."""
         from jobmanager.services.task_definitions import put_task_definition
+        from jobmanager.store.task_definitions import get_task_definition_store
 
-        files = sorted((EXAMPLES / "task-definitions").glob("*.json"))
-        for file in files:
-            body = load_json(file)
+        bodies = [load_json(file) for file in sorted((EXAMPLES / "task-definitions").glob("*.json"))]
+        existing = get_task_definition_store().get_many({body["name"] for body in bodies})
+        new = [body for body in bodies if body["name"] not in existing]
+        for body in new:
             put_task_definition(tenant_id=stack.env["TENANT_ID"], name=body.pop("name"), body=body)
-        stack.say(f"seeded {len(files)} task definitions from examples/task-definitions/")
+        kept = f" ({len(existing)} already there, kept as they are)" if existing else ""
+        stack.say(f"seeded {len(new)} task definitions from examples/task-definitions/{kept}")
 
     def submit(self, stack: LocalStack, path: Path) -> str:
         from jobmanager.domain.events import Source
