@@ -201,6 +201,9 @@ def test_a_restart_keeps_every_job_and_artifact_and_finishes_interrupted_work(tm
         assert wait_for_job(base, key, example_id)["status"] == "completed"
         slow = {"kind": "command", "command": ["python", "-c", "import time; time.sleep(4); print('slept')"]}
         assert call(base, "PUT", "/task-definitions/slow", key, json.dumps(slow).encode())[0] in (200, 201)
+        edited = {**json.loads((BASE_DIR / "examples" / "task-definitions" / "repo-inventory.json").read_text()),
+                  "description": "edited by the user"}
+        assert call(base, "PUT", "/task-definitions/repo-inventory", key, json.dumps(edited).encode())[0] == 200
         status, job = call(base, "POST", "/jobs", key, json.dumps({"name": "interrupted", "tasks": [
             {"taskId": "first", "taskDefinition": "slow"},
             {"taskId": "then", "taskDefinition": "slow", "dependsOn": ["first"]}]}).encode())
@@ -234,8 +237,11 @@ def test_a_restart_keeps_every_job_and_artifact_and_finishes_interrupted_work(tm
         assert call(base, "GET", f"/jobs/{example_id}", key)[1]["status"] == "completed"
         browser = logged_in(base, login.group(1), login.group(2))
         assert download_report(browser, base, example_id).startswith("# Job manager: repository report")
-        names = [d["name"] for d in call(base, "GET", "/task-definitions", key)[1]["taskDefinitions"]]
-        assert "slow" in names
+        definitions = {d["name"]: d for d in call(base, "GET", "/task-definitions", key)[1]["taskDefinitions"]}
+        assert "slow" in definitions
+        # ... and the example definition the user edited was not overwritten by the seeding
+        assert definitions["repo-inventory"]["description"] == "edited by the user"
+        assert out.wait_for(r"seeded 0 task definitions from examples/task-definitions/ \(7 already there", timeout=1)
     finally:
         stop_run_local(proc, out)
     assert proc.returncode == 0
