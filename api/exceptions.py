@@ -7,6 +7,8 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -50,3 +52,18 @@ def exception_handler(exc, context):
         return response
     log.exception("unhandled error in %s", context.get("view").__class__.__name__ if context.get("view") else "?")
     return Response({"message": "internal error", "code": "internal"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+# Paths that belong to the browser (HTML pages); everything else is the API's.
+_HTML_PREFIXES = ("/dashboard/", "/admin/", "/accounts/")
+
+
+def not_found(request, exception=None):
+    """Django's 404 for a URL no route matches: JSON for API clients (the same body as
+    every other API error), the dashboard's page for browsers."""
+    path = request.path_info
+    wants_json = "x-api-key" in request.headers or "json" in request.headers.get("Accept", "")
+    if wants_json or not path.startswith(_HTML_PREFIXES):
+        return JsonResponse({"message": f"no such endpoint: {request.method} {path}", "code": "not_found"},
+                            status=404)
+    return page_not_found(request, exception)

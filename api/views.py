@@ -15,9 +15,9 @@ from .authentication import tenant_of
 from .strict import strict_data
 
 
-def _valid(serializer_class, data):
+def _valid(serializer_class, data, **context):
     data = strict_data(serializer_class(), data)  # strings must be strings: api/strict.py
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=data, context=context)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
@@ -79,7 +79,7 @@ class TaskDefinitionDetailView(APIView):
     """`PUT /task-definitions/{name}`: create or replace a definition (`kind`: `agent` or `command`)."""
 
     def put(self, request: Request, name: str) -> Response:
-        data = _valid(s.TaskDefinitionInput, request.data)
+        data = _valid(s.TaskDefinitionInput, request.data, name=name)
         definition, created = task_definitions.put_task_definition(tenant_id=tenant_of(request), name=name, body=data)
         return Response(definition.to_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -349,3 +349,44 @@ def test_a_key_pasted_into_a_job_name_is_not_stored_or_echoed(api, aws_stack):
     response = client.post("/jobs", {"name": f"leak {raw}", "tasks": DIAMOND[:1]}, format="json")
     assert raw not in json.dumps(response.json())
     assert "[REDACTED]" in api.get(f"/jobs/{response.json()['jobId']}").json()["name"]
+
+
+@pytest.mark.parametrize("path", ["/nonexistent", "/jobs/x/tasks/y", "/task-definitions/a/b"])
+def test_an_unknown_api_path_is_a_json_404(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"message": f"no such endpoint: GET {path}", "code": "not_found"}
+
+
+def test_an_unknown_dashboard_path_is_the_html_page_and_a_trimmed_job_url_redirects(admin_client):
+    response = admin_client.get("/dashboard/nope/")
+    assert response.status_code == 404 and b"There is nothing at" in response.content
+    assert admin_client.get("/dashboard/jobs/").url == "/dashboard/"
+
+
+def test_unknown_fields_are_refused_by_name_so_a_typo_cannot_change_what_runs(api):
+    # Given a job whose second task misspells dependsOn, and a definition with a stray field
+    before = job_count()
+    typo = job_body([{"taskId": "a", "taskDefinition": "noop"},
+                     {"taskId": "b", "taskDefinition": "noop", "depends_on": ["a"]}])
+
+    # When they are sent
+    job = api.post("/jobs", typo, format="json")
+    top = api.post("/jobs", {**job_body(DIAMOND[:1]), "priority": 1}, format="json")
+    definition = api.put("/task-definitions/stray", {"kind": "command", "command": ["true"], "bogus": 1},
+                         format="json")
+    renamed = api.put("/task-definitions/stray", {"kind": "command", "command": ["true"], "name": "other"},
+                      format="json")
+
+    # Then each is a 400 naming the field, and nothing is written
+    assert job.status_code == 400 and job.json()["details"]["tasks"]["1"]["depends_on"][0].startswith("unknown field")
+    assert "depends_on" in job.json()["message"]
+    assert top.status_code == 400 and list(top.json()["details"]) == ["priority"]
+    assert definition.status_code == 400 and list(definition.json()["details"]) == ["bogus"]
+    assert renamed.status_code == 400 and "URL names 'stray'" in renamed.json()["details"]["name"][0]
+    assert job_count() == before
+    # ... while a definition sent back as it was read (name, version, updatedAt) is accepted
+    api.put("/task-definitions/stray", {"kind": "command", "command": ["true"]}, format="json")
+    (read,) = [d for d in api.get("/task-definitions").json()["taskDefinitions"] if d["name"] == "stray"]
+    assert api.put("/task-definitions/stray", read, format="json").status_code == 200
