@@ -11,6 +11,8 @@ from botocore.config import Config as BotoConfig
 
 from jobmanager.config import get_config
 
+from . import metering
+
 _BOTO_CONFIG = BotoConfig(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=5,
@@ -21,7 +23,9 @@ _BOTO_CONFIG = BotoConfig(
 
 @functools.cache
 def session() -> boto3.session.Session:
-    return boto3.session.Session(region_name=get_config().region)
+    made = boto3.session.Session(region_name=get_config().region)
+    metering.install(made.events)  # request counts for tests and benchmarks (a no-op when unused)
+    return made
 
 
 def _kwargs() -> dict[str, Any]:

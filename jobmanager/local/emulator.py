@@ -18,6 +18,15 @@ prove nothing. ``AtomicMiddleware`` therefore serializes what matters:
   next message would be handed to a closed socket and stay invisible for its whole
   visibility timeout.
 
+Long polls are woken per queue: a send to one queue re-checks only that queue's
+pollers (a ``PutEvents``, which may feed any queue, wakes them all), so a dozen idle
+pollers don't each re-run a receive on every message anywhere.
+
+moto's SQS computes every queue attribute — counting all messages three times — to
+read one (``Queue.attributes``): on each send, and for each message a receive hands
+out, so receives were O(n²) in the queue's depth. ``_patch_sqs`` computes an attribute
+only when it is read.
+
 moto's ``TransactWriteItems`` deep-copies every table it touches, for a rollback, on
 every call: time and memory O(table), so a big job slowed the emulator to a crawl and
 fragmented its heap to gigabytes. ``_patch_transactions`` makes the rollback copy just
@@ -47,7 +56,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -57,6 +66,9 @@ from moto.dynamodb.exceptions import MockValidationException, MultipleTransactio
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.core.responses import ActionResult
+from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -76,16 +88,16 @@ _SIGNING_SERVICE = re.compile(r"Credential=[^/]*/\d+/[^/]*/([^/]+)/")
 class AtomicMiddleware:
     """WSGI middleware serializing moto's DynamoDB and SQS backends (see module doc)."""
 
-    # Idle long polls re-check at least this often: a message whose visibility
-    # timeout expires becomes receivable without any request announcing it.
-    poll_interval = 0.1
+    # An idle long poll with nothing in flight on its queue still re-checks this often,
+    # to notice a client that went away.
+    idle_recheck = 2.0
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
         self.dynamodb_lock = threading.Lock()
         self.sqs_lock = threading.Lock()
         self.sqs_changed = threading.Condition()
-        self.sqs_generation = 0  # bumped on every notify: no lost wake-ups
+        self.queue_generations: dict[str, int] = {}  # by queue name, bumped when it changes: no lost wake-ups
         self.s3_conditional_lock = threading.Lock()
         self.faults_lock = threading.Lock()
         self.put_events_entry_failures = 0  # injected: the next n entries fail
@@ -157,19 +169,29 @@ class AtomicMiddleware:
         if action.startswith(("Get", "List")):
             with self.sqs_lock:
                 return self._call(environ)
-        return self._sqs_mutation(environ)
+        return self._sqs_mutation(environ, _queue_name(protocol.parse(_read_body(environ))))
 
-    def _sqs_mutation(self, environ: Environ) -> Response:
-        """Send, delete, change visibility, PutEvents...: atomic, then wake the pollers."""
+    def _sqs_mutation(self, environ: Environ, queue: str | None = None) -> Response:
+        """Send, delete, change visibility, PutEvents...: atomic, then wake the pollers of
+        the queues it changed: the one it names, else (PutEvents) those that grew."""
         with self.sqs_lock:
+            before = None if queue else _queue_depths()
             response = self._call(environ)
-        with self.sqs_changed:
-            self.sqs_generation += 1
-            self.sqs_changed.notify_all()
+            if before is not None:
+                after = _queue_depths()
+                changed = [name for name, depth in after.items() if depth != before.get(name)]
+            else:
+                changed = [queue]
+        if changed:
+            with self.sqs_changed:
+                for name in changed:
+                    self.queue_generations[name] = self.queue_generations.get(name, 0) + 1
+                self.sqs_changed.notify_all()
         return response
 
     def _receive(self, environ: Environ, protocol: _Protocol) -> Response:
         params = protocol.parse(_read_body(environ))
+        queue = _queue_name(params) or ""
         if "WaitTimeSeconds" not in params:  # SQS falls back to the queue's setting
             wait = self._queue_wait_time(environ, str(params.get("QueueUrl", "")))
         elif str(params["WaitTimeSeconds"]).lstrip("-").isdigit():
@@ -186,17 +208,22 @@ class AtomicMiddleware:
         response: Response | None = None
         while True:
             with self.sqs_changed:
-                generation = self.sqs_generation
+                generation = self.queue_generations.get(queue, 0)
             if response is not None and _client_gone(environ):
                 return response  # the previous, empty answer: nobody is left to read it
             with self.sqs_lock:  # one receive at a time: no message handed out twice
                 response = self._call(_with_body(environ, no_wait))  # a fresh input stream each time
+                next_change = _seconds_until_receivable(queue)
             remaining = deadline - time.monotonic()
             if not response[0].startswith("200") or protocol.has_messages(response[2]) or remaining <= 0:
                 return response
-            with self.sqs_changed:  # wait() releases the condition's lock while waiting
-                if generation == self.sqs_generation:
-                    self.sqs_changed.wait(min(self.poll_interval, remaining))
+            # Sleep until the queue changes, or one of its messages comes out of its
+            # visibility timeout or delay (nothing announces that), or the poll ends. The
+            # wake-up is re-checked now and then: the client may have gone meanwhile.
+            timeout = min(remaining, self.idle_recheck if next_change is None else max(0.01, next_change))
+            with self.sqs_changed:  # wait_for() releases the condition's lock while waiting
+                self.sqs_changed.wait_for(lambda: self.queue_generations.get(queue, 0) != generation,
+                                          timeout=timeout)
 
     def _queue_wait_time(self, environ: Environ, queue_url: str) -> int:
         """The queue's ReceiveMessageWaitTimeSeconds, asked through moto's JSON API."""
@@ -261,6 +288,34 @@ _QUERY = _Protocol(
     wait_value=str,
     has_messages=lambda body: b"<Message>" in body,
 )
+
+
+def _queue_name(params: dict[str, Any]) -> str | None:
+    """The queue a request names (the last part of its QueueUrl), if any."""
+    url = params.get("QueueUrl")
+    return str(url).rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
+def _moto_queues() -> Iterator[Queue]:
+    for account in list(sqs_backends.values()):
+        for backend in list(account.values()):
+            yield from list(backend.queues.values())
+
+
+def _queue_depths() -> dict[str, int]:
+    """Messages held per queue name (cheap: a few queues, no message is looked at)."""
+    return {queue.name: len(queue._messages) for queue in _moto_queues()}
+
+
+def _seconds_until_receivable(name: str) -> float | None:
+    """When the next of the queue's messages comes out of its visibility timeout or
+    delay: None if it holds no message (only a request can change that)."""
+    queue = next((q for q in _moto_queues() if q.name == name), None)
+    if queue is None or not queue._messages:
+        return None
+    now = unix_time_millis()
+    later = [t for t in (max(m.visible_at, m.delayed_until) for m in queue._messages) if t > now]
+    return (min(later) - now) / 1000 if later else 0.25  # visible yet not handed out (a FIFO group): soon
 
 
 def _read_body(environ: Environ) -> bytes:
@@ -365,6 +420,89 @@ def _patch_transactions() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
+class _QueueAttributes(Mapping):
+    """``Queue.attributes`` as moto builds it, but each value computed when read: the
+    approximate counts walk every message, and moto reads one attribute at a time."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        names = list(queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:
+            names += queue.KMS_ATTRIBUTES
+        if queue.policy:
+            names.append("Policy")
+        if queue.redrive_policy:
+            names.append("RedrivePolicy")
+        self.names = dict.fromkeys(names)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.names:
+            raise KeyError(name)
+        if name == "Policy":
+            return self.queue.policy
+        if name == "RedrivePolicy":
+            return json.dumps(self.queue.redrive_policy)
+        value = getattr(self.queue, camelcase_to_underscores(name))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _retention_ok(self: SQSBackend, queue_name: str, message: Any) -> bool:
+    """moto's check, reading the one attribute it needs (not all of them)."""
+    retention = int(self.get_queue(queue_name).message_retention_period)
+    return retention + message.sent_timestamp / 1000 > unix_time()
+
+
+def _patch_sqs() -> None:
+    Queue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _retention_ok  # type: ignore[method-assign]
+
+
+_FAST_DYNAMODB_OPERATIONS = frozenset({
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+    "TransactGetItems", "TransactWriteItems",
+})
+_moto_execute_result = ActionResult.execute_result
+
+
+def _execute_result(self: ActionResult, context: Any) -> Any:
+    """DynamoDB's item operations answer in plain JSON whose values moto already holds in
+    wire form (``{"S": ...}``): dump them as they are. moto's generic serializer walks the
+    API model for every attribute of every item, which was half of each call's cost."""
+    if (context.service_model.service_name == "dynamodb" and context.operation_model.name in _FAST_DYNAMODB_OPERATIONS
+            and isinstance(self.result, dict)):
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result, separators=(",", ":"))
+    return _moto_execute_result(self, context)
+
+
+def _cached_backend_for_host(original: Callable[[Any, str | None], Any]) -> Callable[[Any, str | None], Any]:
+    cache: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in cache:
+            cache[host] = original(self, host)
+        return cache[host]
+
+    return get_backend_for_host
+
+
+def _patch_dispatch() -> None:
+    """moto looks a request's backend up by listing its own package directory (a stat per
+    service) on every request: remember the answer per host. And the fast DynamoDB path."""
+    if not getattr(DomainDispatcherApplication.get_backend_for_host, "_cached", False):
+        cached = _cached_backend_for_host(DomainDispatcherApplication.get_backend_for_host)
+        cached._cached = True  # type: ignore[attr-defined]
+        DomainDispatcherApplication.get_backend_for_host = cached  # type: ignore[method-assign]
+    ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
+
+
 @dataclass
 class Emulator:
     """A running emulator; ``stop()`` shuts it down (moto's state stays in the process)."""
@@ -401,6 +539,8 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, *, log_requests: bool
         "ignore", message=r"Tried to parse AWS::(SQS::QueuePolicy|Lambda::Permission) ", category=UserWarning
     )
     _patch_transactions()
+    _patch_sqs()
+    _patch_dispatch()
     app = AtomicMiddleware(DomainDispatcherApplication(create_backend_app))
     handler = _VerboseRequestHandler if log_requests else _RequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,8 @@ from . import cancellation
 log = logging.getLogger(__name__)
 
 MESSAGE_INLINE_LIMIT = 200 * 1024
+SEND_BATCH = 10  # SQS SendMessageBatch and EventBridge PutEvents take 10 entries per call
+CLAIM_THREADS = 8  # a big fan-out's successors are counted and claimed this many at a time
 
 
 def _event(event_type: EventType, *, job: dict[str, Any], task: dict[str, Any] | None = None, **kwargs: Any) -> Event:
@@ -90,7 +93,8 @@ def task_message(job: dict[str, Any], task: dict[str, Any], upstream: dict[str, 
     return body
 
 
-def enqueue(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+def enqueue(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]],
+            known: dict[str, dict[str, Any]] | None = None) -> None:
     """Announce and send tasks that are already claimed (status queued). Announce
     first: if the send is lost, the log still says the task was queued and the
     reconciler can find it; the reverse would run work the log never mentions."""
@@ -108,16 +112,20 @@ def enqueue(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]])
             for task in tasks
         ]
     )
-    send_messages(store, job, tasks)
+    send_messages(store, job, tasks, known=known)
     # Recorded so that a redelivered trigger doesn't send again; a crash right here
     # means one duplicate message, which the worker drops (same requestId + attempt).
     store.mark_sent(job["jobId"], [(task["taskId"], task["requestId"]) for task in tasks], now=now_iso())
 
 
-def send_messages(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
-    """The tasks' SQS messages, with their upstream outputs (no announcement: a resend)."""
+def send_messages(store: EventStore, job: dict[str, Any], tasks: list[dict[str, Any]],
+                  known: dict[str, dict[str, Any]] | None = None) -> None:
+    """The tasks' SQS messages, with their upstream outputs (no announcement: a resend).
+    ``known``: task items already read (the task that just completed), not read again."""
+    known = known or {}
     deps = {dep for task in tasks for dep in task.get("dependsOn", [])}
-    upstream_items = store.get_tasks(job["jobId"], deps) if deps else {}
+    missing = deps - known.keys()
+    upstream_items = {**known, **(store.get_tasks(job["jobId"], missing) if missing else {})}
     queue.send_messages(
         [
             task_message(job, task, {dep: upstream_items.get(dep, {}) for dep in task.get("dependsOn", [])})
@@ -177,16 +185,20 @@ def on_task_completed(event: Event, *, store: EventStore) -> None:
             return
         # Already completed: a redelivery, or a retry after a crash. Carry on.
     task = store.get_task(job_id, task_id)
+    # Read after this completion was counted: if it was the last, this read shows it.
     job = store.get_job(job_id, consistent=True)
     if not task or not job or job["status"] == "cancelled":  # cancelled since: no successor is started
         return
-    ready = []
-    for successor in task.get("successors", []):
-        claimed = _count_and_claim(store, job, successor, done=task_id, trigger=event.event_id)
-        if claimed:
-            ready.append(claimed)
-    enqueue(store, job, ready)
-    maybe_finish_job(store, job_id, trigger=event.event_id)
+    # Successors are claimed and sent a batch at a time (one PutEvents and one
+    # SendMessageBatch per batch): workers start on the first while the rest are claimed.
+    successors = sorted(task.get("successors", []))
+    claim = lambda successor: _count_and_claim(store, job, successor, done=task_id, trigger=event.event_id)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=CLAIM_THREADS) as pool:  # threads start only when used
+        for start in range(0, len(successors), SEND_BATCH):
+            batch = successors[start:start + SEND_BATCH]
+            claimed = [claim(batch[0])] if len(batch) == 1 else list(pool.map(claim, batch))
+            enqueue(store, job, [item for item in claimed if item], known={task_id: task})
+    maybe_finish_job(store, job_id, trigger=event.event_id, job=job)
 
 
 _RESULT_FIELDS = (
@@ -342,9 +354,10 @@ def skip_descendants(store: EventStore, job: dict[str, Any], failed: dict[str, A
     bus.publish(announcements)
 
 
-def maybe_finish_job(store: EventStore, job_id: str, *, trigger: str) -> None:
-    """When every task is terminal, end the job exactly once."""
-    job = store.get_job(job_id, consistent=True)
+def maybe_finish_job(store: EventStore, job_id: str, *, trigger: str, job: dict[str, Any] | None = None) -> None:
+    """When every task is terminal, end the job exactly once. ``job``: the job as read
+    (strongly) after the caller's own outcome was counted, if the caller has it."""
+    job = job or store.get_job(job_id, consistent=True)
     if not job:
         return
     if job["status"] == "running":
