@@ -5,7 +5,8 @@
 3. ``infra/function-role.yaml`` → stack job-manager-role-<stage>: the function's IAM role
 4. stage config: Django's secret key (generated once into SSM), Slack settings from SSM
    ``/job-manager/<stage>/`` or the environment; zappa_settings.json rendered with the
-   stacks' outputs into ``.deploy/zappa_settings.<stage>.json``
+   stacks' outputs into ``.deploy/zappa_settings.<stage>.json``, and the workers'
+   environment into ``.deploy/worker.<stage>.env``
 5. the app: ``scripts/package.sh`` builds the slim venv and runs ``zappa deploy`` (first
    time) or ``zappa update``, then ``zappa manage <stage> migrate``
 6. stack 1 again with the function's ARN: the EventBridge rules now target it
@@ -22,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import zappa_config
+from . import worker_env, write_private, zappa_config
 from .stacks import Aws, stack_specs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", help="default: the stage's aws_region")
     parser.add_argument("--settings", type=Path, default=ROOT / "zappa_settings.json")
     parser.add_argument("--output", type=Path, help="rendered settings (default .deploy/zappa_settings.<stage>.json)")
+    parser.add_argument("--worker-env", type=Path, help="workers' environment (default .deploy/worker.<stage>.env)")
     parser.add_argument("--endpoint-url", help="an AWS emulator (tests)")
     parser.add_argument("--infra-only", action="store_true", help="stacks + rendered settings; no Zappa")
     args = parser.parse_args(argv)
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
               **{n: os.environ[n] for n in zappa_config.STAGE_CONFIG_NAMES if os.environ.get(n)}}
     output = args.output or ROOT / ".deploy" / f"zappa_settings.{args.stage}.json"
     zappa_config.write(zappa_config.render(settings, stage=args.stage, values=values, stage_config=config), output)
-    _say(f"rendered {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    _say(f"rendered {_shown(output)}")
+    workers = args.worker_env or ROOT / ".deploy" / f"worker.{args.stage}.env"
+    write_private(worker_env.render(values, stage=args.stage, region=region), workers)
+    _say(f"workers' environment: {_shown(workers)} (copy it to /etc/job-manager/worker.env on each worker host)")
     if args.infra_only:
         return 0
 
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     aws.deploy(stack_specs(args.stage, function_arn=function_arn)[0])
     _say("done. Next: create an admin user and an API key (README: Deploy to AWS).")
     return 0
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _say(message: str) -> None:

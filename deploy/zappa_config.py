@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import write_private
+
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 
 # What a stage reads from SSM / the environment (never from the repo).
@@ -89,7 +91,4 @@ def _lookup(name: str, values: Mapping[str, str]) -> str:
 
 
 def write(rendered: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rendered, indent=2) + "\n")
-    path.chmod(0o600)  # it holds the stage's secrets
-    return path
+    return write_private(json.dumps(rendered, indent=2) + "\n", path)  # it holds the stage's secrets

@@ -2,7 +2,7 @@
 what a public HTTPS deployment needs; ``manage.py check --deploy`` is clean with them
 (tests/deploy/test_production_settings.py).
 
-Everything comes from the Lambda's environment, which scripts/deploy.sh fills from the
+Everything comes from the Lambda's environment, which ``python -m deploy`` fills from the
 infra stacks' outputs and SSM parameters — nothing secret is in the repo or the package.
 """
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from jobmanager.aws import bus
 from jobmanager.aws.clients import client
-from jobmanager.config import get_config
+from jobmanager.config import BASE_DIR, get_config
 from jobmanager.domain.events import EventType, Source, new_event
 
 
@@ -96,3 +104,43 @@ def set_env(values: dict[str, str | None]) -> dict[str, str | None]:
             os.environ[name] = value
     get_config.cache_clear()
     return before
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """``manage.py ARGS`` in a subprocess with ``env``; its stdout (fails the test on an error)."""
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@contextmanager
+def django_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``manage.py runserver`` on a free loopback port, in its own process; yields its URL
+    once it answers (``/api/schema/``), stops it afterwards."""
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                                cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):  # polls until it answers, the process dies, or ~2 minutes pass
+                try:
+                    urllib.request.urlopen(f"{url}/api/schema/", timeout=5).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise AssertionError(f"the server exited:\n{log.read_text()[-3000:]}") from None
+                    time.sleep(0.2)
+            else:
+                raise AssertionError(f"the server never answered:\n{log.read_text()[-3000:]}")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

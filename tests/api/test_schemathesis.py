@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from openapi_spec_validator import validate
 
 from jobmanager.config import BASE_DIR
 from jobmanager.local.stack import deploy_stack, stack_environment
+from tests.helpers import django_server, manage
 
 STAGE = "schemathesis"
 # Everything but positive_data_acceptance: a schema-valid job can still be refused by the
@@ -30,19 +29,6 @@ CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
     "response_headers_conformance", "response_schema_conformance", "negative_data_rejection",
 ])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +41,11 @@ def server(aws_stack, tmp_path_factory) -> Iterator[dict[str, str]]:
         "DJANGO_SQLITE_PATH": str(tmp_path_factory.mktemp("schemathesis") / "db.sqlite3"),
         "DJANGO_SETTINGS_MODULE": "jobmanager.settings",
     }
-    _manage(env, "migrate", "--noinput")
-    key = _manage(env, "create_api_key", "--name", "schemathesis", "--tenant", "schemathesis").strip()
-    port = _free_port()
-    log = (tmp_path_factory.getbasetemp() / "schemathesis-server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/schema/", timeout=5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        yield {"url": url, "key": key, "log": log.name}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    manage(env, "migrate", "--noinput")
+    key = manage(env, "create_api_key", "--name", "schemathesis", "--tenant", "schemathesis").strip()
+    log = tmp_path_factory.getbasetemp() / "schemathesis-server.log"
+    with django_server(env, log) as url:
+        yield {"url": url, "key": key, "log": str(log)}
 
 
 def test_schema_is_public_valid_openapi_and_documents_the_api(server):

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -15,6 +17,7 @@ from api import throttling
 from api.models import ApiKey
 from jobmanager.config import BASE_DIR
 from jobmanager.store.throttle import DAY_MS, Window, get_throttle_store, usage_plan_windows
+from tests.helpers import django_server, manage
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +70,35 @@ def test_processes_share_one_count(aws_stack):
     allowed = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     # Then exactly 25 got through between them: the count is the store's, not a process's
     assert sum(allowed) == 25, allowed
+
+
+def _get(url: str, key: str) -> tuple[int, str | None]:
+    request = urllib.request.Request(url, headers={"x-api-key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Retry-After")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Retry-After")
+
+
+def test_two_server_processes_share_each_keys_quota(aws_stack, tmp_path):
+    # Given two separate server processes (two Lambda instances, in effect) with a daily
+    # quota of 5 per key, and one API key (their shared database, as PostgreSQL is in AWS)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobmanager.settings",
+           "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+           "API_QUOTA_PER_DAY": "5", "API_THROTTLE_RATE": "1000", "API_THROTTLE_BURST": "1000"}
+    manage(env, "migrate", "--noinput")
+    key = manage(env, "create_api_key", "--name", "two-processes", "--tenant", "test-tenant").strip()
+    other = manage(env, "create_api_key", "--name", "another", "--tenant", "test-tenant").strip()
+    with django_server(env, tmp_path / "a.log") as a, django_server(env, tmp_path / "b.log") as b:
+        # When the key's requests alternate between them
+        answers = [_get(f"{url}/task-definitions", key) for url in (a, b) * 3]
+        another = _get(f"{b}/task-definitions", other)
+    # Then the sixth is refused, by whichever process gets it: the count is shared, not per process
+    assert [status for status, _ in answers] == [200] * 5 + [429], answers
+    retry_after = answers[-1][1]
+    assert retry_after is not None and 0 < int(retry_after) <= DAY_MS // 1000
+    assert another[0] == 200  # and it is per key
 
 
 @pytest.fixture

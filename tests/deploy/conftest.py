@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from deploy import zappa_config
 
@@ -17,6 +20,9 @@ def stack_values(stage: str) -> dict[str, str]:
     return {
         "AccountId": ACCOUNT,
         "Region": REGION,
+        "EventsTableName": f"events-{stage}",
+        "TaskDefinitionsTableName": f"task-definitions-{stage}",
+        "EventBusName": f"job-manager-{stage}",
         "TaskQueueUrl": f"{sqs}/task-queue-{stage}",
         "TaskDLQUrl": f"{sqs}/task-queue-dlq-{stage}",
         "TaskDLQArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:task-queue-dlq-{stage}",
@@ -34,3 +40,16 @@ def rendered(stage: str, **stage_config: str) -> dict:
     settings = json.loads((ROOT / "zappa_settings.json").read_text())
     return zappa_config.render(settings, stage=stage, values=stack_values(stage),
                                stage_config={"DJANGO_SECRET_KEY": "s" * 50, **stage_config})
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !Sub, ...) read as plain values."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: (
+    loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
+    else loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else loader.construct_scalar(node)))
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)

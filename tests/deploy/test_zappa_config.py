@@ -20,10 +20,23 @@ def test_both_stages_render_completely_with_python_3_12_and_a_slim_package():
         assert config["runtime"] == "python3.12"
         assert config["django_settings"] == "jobmanager.settings_production"
         assert config["environment_variables"]["STAGE"] == stage
-        assert config["environment_variables"]["EVENTS_TABLE"] == f"events-{stage}"
         assert config["s3_bucket"] == f"job-manager-zappa-{stage}-123456789012"
         assert config["vpc_config"]["SubnetIds"] == ["subnet-0aaa", "subnet-0bbb"]
         assert {".venv", "tests"} <= set(config["exclude"]) and "infra" in config["exclude_glob"]
+
+
+def test_every_per_stage_name_is_an_infra_output_not_spelled_in_the_repo():
+    per_stage = {"EVENTS_TABLE": "EventsTableName", "TASK_DEFINITIONS_TABLE": "TaskDefinitionsTableName",
+                 "EVENT_BUS_NAME": "EventBusName", "TASK_QUEUE_URL": "TaskQueueUrl", "TASK_DLQ_URL": "TaskDLQUrl",
+                 "EVENTBRIDGE_TARGET_DLQ_URL": "EventBridgeTargetDLQUrl", "S3_BUCKET": "ArtifactsBucketName"}
+    for stage in ("dev", "prod"):
+        # Given outputs no default could guess
+        values = {**stack_values(stage), **{output: f"{output}-of-{stage}" for output in per_stage.values()}}
+        env = zappa_config.render(SETTINGS, stage=stage, values=values,
+                                  stage_config={"DJANGO_SECRET_KEY": "k"})[stage]["environment_variables"]
+        assert {name: env[name] for name in per_stage} == {
+            name: f"{output}-of-{stage}" for name, output in per_stage.items()}
+        assert env["STAGE"] == stage
 
 
 def test_prod_keeps_warm_and_dev_does_not():

@@ -21,28 +21,18 @@ import uuid
 from typing import Any
 
 import pytest
-import yaml
 from zappa.cli import ZappaCLI
 from zappa.handler import LambdaHandler
 
-from .conftest import ACCOUNT, REGION, ROOT, rendered
+from .conftest import ACCOUNT, REGION, ROOT, load_template, rendered
 
 DETAIL = {"eventId": "01J0000000000000000000000A", "eventType": "Task Completed", "jobId": "j1", "taskId": "a",
           "tenantId": "t", "timestamp": "2026-12-03T18:00:00.123Z", "attempt": 1, "source": "worker", "data": {}}
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: (
-    loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode)
-    else loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else loader.construct_scalar(node)))
-
-
 def rule_inputs() -> list[tuple[str, str]]:
     """(rule logical id, InputTemplate) of every rule target in infra/template.yaml."""
-    template = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=_CfnLoader)
+    template = load_template(ROOT / "infra" / "template.yaml")
     return [(name, target["InputTransformer"]["InputTemplate"])
             for name, resource in template["Resources"].items() if resource["Type"] == "AWS::Events::Rule"
             for target in resource["Properties"]["Targets"] if "InputTransformer" in target]
