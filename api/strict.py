@@ -49,3 +49,12 @@ def _check(field: Any, value: Any) -> Any:
     if isinstance(field, serializers.CharField) and not isinstance(value, str):
         return [NOT_A_STRING]
     return None
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **context: Any) -> Any:
+    """The validated data of one input shape, as every API view checks it (the dashboard's
+    forms too): strict strings first, then the serializer. Raises ValidationError."""
+    data = strict_data(serializer_class(), data)
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

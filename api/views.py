@@ -12,14 +12,7 @@ from jobmanager.services import control, health, jobs, queries, task_definitions
 
 from . import serializers as s
 from .authentication import tenant_of
-from .strict import strict_data
-
-
-def _valid(serializer_class, data, **context):
-    data = strict_data(serializer_class(), data)  # strings must be strings: api/strict.py
-    serializer = serializer_class(data=data, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+from .strict import validated as _valid  # strings must be strings, then the serializer
 
 
 class JobListCreateView(APIView):

@@ -40,15 +40,6 @@ def _positive_int(value: Any, default: int) -> int:
         return default
 
 
-def _output_text(item: dict[str, Any]) -> str:
-    """An upstream task's output: inline, or fetched from its S3 pointer."""
-    if "output" in item:
-        return str(item["output"])
-    if "outputRef" in item:
-        return artifacts.get_text(item["outputRef"])
-    return ""
-
-
 class TaskRunner:
     def __init__(self, *, worker_id: str, queue_url: str | None, abandoned: threading.Event,
                  retry_backoff: float) -> None:
@@ -143,7 +134,7 @@ class TaskRunner:
         if "payloadRef" in body:  # the dispatcher moved an oversized message to S3
             body = {**artifacts.get_json(body["payloadRef"]), "attempt": body.get("attempt", 1)}
         task_input = artifacts.get_json(body["inputRef"]) if "inputRef" in body else dict(body.get("input") or {})
-        upstream = {dep: _output_text(item) for dep, item in (body.get("upstream") or {}).items()}
+        upstream = {dep: artifacts.output_text(item) for dep, item in (body.get("upstream") or {}).items()}
         cfg = get_config()
         timeout = float(definition.timeout_seconds or cfg.default_timeout)
         if definition.kind is DefinitionKind.AGENT:

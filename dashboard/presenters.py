@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from jobmanager.domain.health import short_duration
 from jobmanager.domain.model import TERMINAL_TASK_STATES, TaskStatus
 from jobmanager.domain.redaction import redact, redact_obj
@@ -21,6 +23,11 @@ JOB_STATUSES = ("running", "completed", "failed", "cancelled")
 # Legend order: the path a task normally takes, then the ways it can end badly.
 TASK_STATUSES = tuple(s.value for s in TaskStatus)
 TERMINAL = frozenset(s.value for s in TERMINAL_TASK_STATES)
+
+# CommonMark with raw HTML off: a task's output (an LLM's words, a program's stdout) is
+# untrusted, so "<script>" stays text and markdown-it's link check refuses javascript:,
+# vbscript:, file: and data: (except images) URLs.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -128,3 +135,37 @@ def compact(data: Any, limit: int = COMPACT_CHARS) -> str:
 
 def human_duration(seconds: float | None) -> str:
     return "—" if seconds is None else short_duration(seconds)
+
+
+def markdown_html(text: str) -> str:
+    """Output as HTML (safe: no raw HTML passes, dangerous URLs are dropped)."""
+    return _MARKDOWN.render(text)
+
+
+def tokens(usage: Any) -> list[tuple[str, int]]:
+    """The usage counters an agent reported, e.g. ``[("input", 1200), ("output", 340)]``."""
+    if not isinstance(usage, dict):
+        return []
+    return [(k.removesuffix("_tokens").replace("_", " "), int(v)) for k, v in usage.items()
+            if k.endswith("_tokens") and isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+def progress_events(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**e, "summary": compact(e.get("data"))} for e in history if e.get("eventType") == "Task Progress"]
+
+
+FILE_FIELDS = {"transcriptRef": "log (agent transcript)", "artifactsRef": "artifact list", "outputRef": "full output"}
+
+
+def event_files(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Files the worker stored in S3 and named in an event (the log of each attempt, a
+    large output, the artifact list of a task with very many files), for download links."""
+    found = []
+    for event in history:
+        data = event.get("data") or {}
+        for field, label in FILE_FIELDS.items():
+            ref = data.get(field)
+            if isinstance(ref, dict) and ref.get("key"):
+                found.append({"eventId": event.get("eventId"), "field": field, "label": label,
+                              "attempt": event.get("attempt"), "size": ref.get("size")})
+    return found

@@ -21,7 +21,7 @@ from jobmanager.aws import artifacts
 from jobmanager.config import get_config
 from jobmanager.domain.errors import JobManagerError, NotFound, ValidationFailed
 from jobmanager.domain.redaction import redact
-from jobmanager.services import queries, task_definitions
+from jobmanager.services import control, queries, task_definitions
 
 from . import presenters as p
 from .graph import layout
@@ -60,26 +60,34 @@ def _url(name: str, *args: str, **query: str | None) -> str:
 def jobs(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     cursor = request.GET.get("cursor") or None
+    text = (request.GET.get("q") or "").strip()[:200] or None
     context: dict = {
         "status": status,
         "cursor": cursor,
+        "q": text,
         "tenant": _tenant(),
         "filters": [
-            {"label": label or "all", "url": _url("jobs", status=label), "active": status == label}
+            {"label": label or "all", "status": label, "url": _url("jobs", status=label, q=text),
+             "active": status == label}
             for label in (None, *p.JOB_STATUSES)
         ],
-        "first_url": _url("jobs", status=status),
+        "first_url": _url("jobs", status=status, q=text),
     }
-    partials = ("job-rows", "jobs-panel")  # the polling <tbody>; the panel filter/pager links swap
+    partials = ("job-rows", "jobs-panel", "job-counts")  # the polling <tbody>; the panel filter/pager links swap
+    if not (request.htmx and request.htmx.target == "job-rows"):  # the 3-s row poll doesn't count
+        context["counts"] = queries.count_jobs(tenant_id=_tenant())
     try:
-        page = queries.list_jobs(tenant_id=_tenant(), status=status, cursor=cursor, limit=PAGE_SIZE)
+        if text:
+            page = queries.search_jobs(tenant_id=_tenant(), text=text, status=status, cursor=cursor, limit=PAGE_SIZE)
+        else:
+            page = queries.list_jobs(tenant_id=_tenant(), status=status, cursor=cursor, limit=PAGE_SIZE)
     except ValidationFailed as exc:  # an unknown status or a mangled cursor in the URL
         context.update(jobs=[], error=exc.message)
         return _render(request, "dashboard/jobs.html", context, partials=partials, status=400)
     now = datetime.now(UTC)
     context.update(
         jobs=[p.job_row(job, now=now) for job in page.items],
-        next_url=_url("jobs", status=status, cursor=page.next_cursor) if page.next_cursor else None,
+        next_url=_url("jobs", status=status, q=text, cursor=page.next_cursor) if page.next_cursor else None,
     )
     return _render(request, "dashboard/jobs.html", context, partials=partials)
 
@@ -139,16 +147,36 @@ def task(request: HttpRequest, job_id: str, task_id: str) -> HttpResponse:
         return _not_found(request, exc)
     now = datetime.now(UTC)
     row = p.task_row(found, now=now)
+    job_row = p.job_row(job, now=now)
+    output = _output(found) if row["finished"] else None
+    if output and output["text"]:
+        output["html"] = p.markdown_html(output["text"])
     context = {
-        "job": p.job_row(job, now=now),
+        "job": job_row,
         "task": row,
         "waiting_for": p.waiting_for(found, statuses) if found.get("status") == "pending" else [],
         "queued_for": p.seconds_between(found.get("queuedAt"), None, now=now),
-        "output": _output(found) if row["finished"] else None,
+        "output": output,
         "artifacts": found.get("artifacts") or [],
+        "files": p.event_files(history),
+        "tokens": p.tokens(found.get("usage")),
+        "progress": p.progress_events(history),
+        "can_retry": control.can_retry(found.get("status"), job_row["status"]),
         "events": [{**e, "summary": p.compact(e.get("data"))} for e in history],
     }
     return _render(request, "dashboard/task.html", context, partials=("task-live",), finished=row["finished"])
+
+
+def task_prompt(request: HttpRequest, job_id: str, task_id: str) -> HttpResponse:
+    """The task's prompt (agent) or argv (command), loaded when its panel is opened."""
+    context: dict = {"error": None}
+    try:
+        context["prompt"] = task_definitions.task_prompt(tenant_id=_tenant(), job_id=job_id, task_id=task_id)
+    except NotFound as exc:
+        context["error"] = exc.message
+    except JobManagerError as exc:  # a placeholder whose dependency has no output yet
+        context["error"] = redact(exc.message)
+    return render(request, "dashboard/task.html#prompt", context)
 
 
 def artifact(request: HttpRequest, job_id: str, task_id: str, index: int) -> HttpResponse:
@@ -164,12 +192,25 @@ def artifact(request: HttpRequest, job_id: str, task_id: str, index: int) -> Htt
     return HttpResponseRedirect(artifacts.presigned_url(pointer, filename=_header_safe(item.get("name") or "")))
 
 
+def task_file(request: HttpRequest, job_id: str, task_id: str, event_id: str, field: str) -> HttpResponse:
+    """A file an event of this task names (its log, a large output, an artifact list):
+    redirected to a short-lived presigned S3 link."""
+    try:
+        history = queries.task_history(tenant_id=_tenant(), job_id=job_id, task_id=task_id)
+        named = next((f for f in p.event_files(history) if f["eventId"] == event_id and f["field"] == field), None)
+        if named is None:
+            raise NotFound(f"task {task_id} has no {field} in event {event_id}", details={"eventId": event_id})
+    except NotFound as exc:
+        return _not_found(request, exc)
+    event = next(e for e in history if e.get("eventId") == event_id)
+    ref = event["data"][field]
+    name = f"{task_id}-attempt-{event.get('attempt') or 0}-{ref['key'].rsplit('/', 1)[-1]}"
+    return HttpResponseRedirect(artifacts.presigned_url(ref, filename=_header_safe(name)))
+
+
 def _header_safe(name: str) -> str | None:
     """The name goes into a Content-Disposition header: drop what could break out of it."""
     cleaned = "".join(c for c in name.rsplit("/", 1)[-1] if c.isprintable() and c not in '"\\;')
     return cleaned or None
 
 
-def task_definitions_list(request: HttpRequest) -> HttpResponse:
-    definitions = sorted(task_definitions.list_task_definitions(), key=lambda d: d.name)
-    return render(request, "dashboard/task_definitions.html", {"definitions": definitions})

@@ -57,5 +57,6 @@ assert MIDDLEWARE[0] == "django.middleware.security.SecurityMiddleware"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or STATIC_ROOT)  # noqa: F405 (tests collect elsewhere)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # WhiteNoise's manifest storage, with URLs that keep the stage prefix (dashboard/storage.py)
+    "staticfiles": {"BACKEND": "dashboard.storage.PrefixedManifestStaticFilesStorage"},
 }

@@ -19,7 +19,7 @@ from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, ResultMessage
 
 from jobmanager.domain.errors import TaskExecutionError
 from jobmanager.domain.model import TaskDefinition
-from jobmanager.domain.templates import render
+from jobmanager.domain.templates import build_prompt
 
 from ..errors import classify, classify_status, classify_text
 from ..task import TaskResult, TaskRun
@@ -31,16 +31,6 @@ PASSTHROUGH_VARS = ("ANTHROPIC_BASE_URL", *CREDENTIAL_VARS)
 STDERR_LINES = 40
 
 Progress = Callable[[dict[str, Any]], None]
-
-
-def build_prompt(definition: TaskDefinition, *, task_input: dict[str, Any], upstream: dict[str, str]) -> str:
-    """Tag + rendered instructions. A placeholder naming nothing raises (never blank)."""
-    instructions = render(definition.instructions, task_input=task_input, upstream=upstream)
-    prompt = "\n\n".join(part for part in (definition.tag.strip(), instructions.strip()) if part)
-    if not prompt:
-        raise TaskExecutionError(f"task definition '{definition.name}' has no instructions", retryable=False,
-                                 kind="definition")
-    return prompt
 
 
 def require_credentials() -> None:

@@ -3,6 +3,7 @@ is given (format_html), so task ids and statuses from the event log stay inert."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -44,3 +45,15 @@ def usd(value: Any) -> str:
     if amount == 0:
         return "$0"
     return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """``mapping[key]`` in a template (None when absent)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """Indented JSON (escaped by the template like any other text)."""
+    return json.dumps(value if value is not None else {}, indent=2, ensure_ascii=False, sort_keys=True, default=str)

@@ -125,6 +125,16 @@ def get_json(pointer: dict[str, Any]) -> Any:
     return json.loads(get_bytes(pointer))
 
 
+def output_text(item: dict[str, Any]) -> str:
+    """A task's output (a task item, or its ``upstream`` entry in a message): inline, or
+    fetched from its S3 pointer."""
+    if "output" in item:
+        return str(item["output"])
+    if "outputRef" in item:
+        return get_text(item["outputRef"])
+    return ""
+
+
 def presigned_url(pointer: dict[str, Any], *, expires: int = 300, filename: str | None = None) -> str:
     params: dict[str, Any] = {"Bucket": pointer.get("bucket") or _bucket(), "Key": pointer["key"]}
     if filename:

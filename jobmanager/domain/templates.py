@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TaskExecutionError
+
+if TYPE_CHECKING:
+    from .model import TaskDefinition
 
 PLACEHOLDER_RE = re.compile(r"\{(input(?:\.[A-Za-z0-9_-]+)*|tasks\.[A-Za-z0-9_-]+\.output(?:\.[A-Za-z0-9_-]+)*)\}")
 
@@ -80,3 +83,14 @@ def malformed_placeholders(template: str) -> list[str]:
 
 def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER_RE.finditer(template)]
+
+
+def build_prompt(definition: TaskDefinition, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
+    """An agent task's prompt: tag + rendered instructions (the worker runs this; the
+    dashboard previews it). A placeholder naming nothing raises (never blank)."""
+    instructions = render(definition.instructions, task_input=task_input, upstream=upstream)
+    prompt = "\n\n".join(part for part in (definition.tag.strip(), instructions.strip()) if part)
+    if not prompt:
+        raise TaskExecutionError(f"task definition '{definition.name}' has no instructions", retryable=False,
+                                 kind="definition")
+    return prompt

@@ -106,6 +106,12 @@ def cancel_job(*, tenant_id: str, job_id: str, source: str = Source.API,
 # ── retry ─────────────────────────────────────────────────────────────────────
 
 
+def can_retry(task_status: str | None, job_status: str | None) -> bool:
+    """A failed task (its job running or failed), or a timed-out or cancelled one while its job runs."""
+    return (task_status == "failed" and job_status in ("running", "failed")) or (
+        task_status in ("timed_out", "cancelled") and job_status == "running")
+
+
 def retry_task(*, tenant_id: str, job_id: str, task_id: str, store: EventStore | None = None) -> dict[str, Any]:
     """Run a failed task again (or a timed-out or cancelled one while its job runs): it
     gets attempt+1 and a new requestId, the tasks skipped because of it go back to
@@ -119,9 +125,7 @@ def retry_task(*, tenant_id: str, job_id: str, task_id: str, store: EventStore |
     if not task:
         raise NotFound(f"task {task_id} not found in job {job_id}", details={"jobId": job_id, "taskId": task_id})
     status = task["status"]
-    allowed = (status == "failed" and job["status"] in ("running", "failed")) or (
-        status in ("timed_out", "cancelled") and job["status"] == "running")
-    if not allowed:
+    if not can_retry(status, job["status"]):
         raise Conflict(
             f"task {task_id} is {status} and job {job_id} is {job['status']}: only a failed task, or a timed-out "
             "or cancelled one while its job is running, can be retried",

@@ -3,6 +3,7 @@ bounded by its size and paginated."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jobmanager.domain.errors import NotFound, ValidationFailed
@@ -11,6 +12,7 @@ from jobmanager.store.codec import Page
 from jobmanager.store.events_table import EventStore, get_event_store
 
 MAX_PAGE = 100
+JOB_ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID (domain/ids.py)
 MAX_TASK_PAGE = 1000
 
 _JOB_FIELDS = ("jobId", "name", "status", "createdAt", "updatedAt", "finishedAt", "taskCount", "metadata")
@@ -50,14 +52,49 @@ def list_jobs(
     *, tenant_id: str, status: str | None = None, limit: int | None = None, cursor: str | None = None,
     store: EventStore | None = None,
 ) -> Page:
+    _check_status(status)
+    store = store or get_event_store()
+    page = store.list_jobs(tenant_id, status=status, limit=_limit(limit, default=25, maximum=MAX_PAGE), cursor=cursor)
+    return Page(items=[job_view(j) for j in page.items], next_cursor=page.next_cursor)
+
+
+def _check_status(status: str | None) -> None:
     if status and status not in {s.value for s in JobStatus}:
         raise ValidationFailed(
             f"unknown status '{status}' (expected one of {', '.join(s.value for s in JobStatus)})",
             details={"field": "status"},
         )
+
+
+def search_jobs(
+    *, tenant_id: str, text: str, status: str | None = None, limit: int | None = None, cursor: str | None = None,
+    store: EventStore | None = None,
+) -> Page:
+    """Jobs whose id is ``text`` or whose name contains it (newest first, paginated).
+    An exact job id is one read; a name is matched page by page over the listing."""
+    _check_status(status)
+    text = text.strip()
     store = store or get_event_store()
-    page = store.list_jobs(tenant_id, status=status, limit=_limit(limit, default=25, maximum=MAX_PAGE), cursor=cursor)
+    if not cursor and JOB_ID_RE.fullmatch(text.upper()):
+        try:
+            job = get_job_summary(tenant_id=tenant_id, job_id=text.upper(), store=store)
+        except NotFound:
+            job = None
+        if job and (not status or job.get("status") == status):
+            return Page(items=[job], next_cursor=None)
+    page = store.search_jobs(tenant_id, text, status=status, limit=_limit(limit, default=25, maximum=MAX_PAGE),
+                             cursor=cursor)
     return Page(items=[job_view(j) for j in page.items], next_cursor=page.next_cursor)
+
+
+def count_jobs(*, tenant_id: str, store: EventStore | None = None) -> dict[str, dict[str, Any]]:
+    """Per job status: ``{"count": n, "exact": bool}`` (one COUNT query per status)."""
+    store = store or get_event_store()
+    counts = {}
+    for status in JobStatus:
+        count, exact = store.count_jobs(tenant_id, status.value)
+        counts[status.value] = {"count": count, "exact": exact}
+    return counts
 
 
 def get_job(

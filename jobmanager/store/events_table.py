@@ -121,21 +121,52 @@ class EventStore:
 
     def list_jobs(self, tenant_id: str, *, status: str | None = None, limit: int = 25, cursor: str | None = None) -> Page:
         """Newest first: one page of one index query."""
-        if status:
-            return self._query(
-                partition=("GSI5PK", keys.job_status_pk(tenant_id, status)),
-                index=keys.STATUS_INDEX,
-                limit=limit,
-                cursor=cursor,
-                newest_first=True,
-            )
+        return self._job_listing(tenant_id, status, limit=limit, cursor=cursor)
+
+    def _job_listing(self, tenant_id: str, status: str | None, *, limit: int, cursor: str | None,
+                     filter_expression: Any = None) -> Page:
+        partition = (("GSI5PK", keys.job_status_pk(tenant_id, status)) if status
+                     else ("GSI1PK", keys.tenant_jobs_pk(tenant_id)))
         return self._query(
-            partition=("GSI1PK", keys.tenant_jobs_pk(tenant_id)),
-            index=keys.TENANT_JOBS_INDEX,
+            partition=partition,
+            index=keys.STATUS_INDEX if status else keys.TENANT_JOBS_INDEX,
             limit=limit,
             cursor=cursor,
             newest_first=True,
+            filter_expression=filter_expression,
         )
+
+    def search_jobs(self, tenant_id: str, text: str, *, status: str | None = None, limit: int = 25,
+                    cursor: str | None = None, rounds: int = 8) -> Page:
+        """Newest first, the jobs whose name contains ``text`` (case-sensitive, as
+        DynamoDB's ``contains``). A filter is applied after each page is read, so this
+        reads up to ``rounds`` pages of ``limit`` jobs until ``limit`` match; the cursor
+        continues where the reading stopped (a page may hold fewer, or none)."""
+        found: list[dict[str, Any]] = []
+        for _ in range(rounds):
+            page = self._job_listing(tenant_id, status, limit=limit, cursor=cursor,
+                                     filter_expression=Attr("name").contains(text))
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if len(found) >= limit or not cursor:
+                break
+        return Page(items=found, next_cursor=cursor)
+
+    def count_jobs(self, tenant_id: str, status: str, *, max_pages: int = 20) -> tuple[int, bool]:
+        """How many of a tenant's jobs have ``status`` (the sparse status index, ``Select=COUNT``):
+        the count and whether it is exact (False once ``max_pages`` of 1 MB were counted)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": keys.STATUS_INDEX, "Select": "COUNT",
+            "KeyConditionExpression": Key("GSI5PK").eq(keys.job_status_pk(tenant_id, status)),
+        }
+        total = 0
+        for _ in range(max_pages):
+            response = self.table.query(**kwargs)
+            total += response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return total, True
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return total, False
 
     def add_to_job_total(self, job_id: str, count: int, *, now: str) -> None:
         try:
@@ -456,6 +487,7 @@ class EventStore:
         index: str | None = None,
         newest_first: bool = False,
         consistent: bool = False,
+        filter_expression: Any = None,
     ) -> Page:
         """One page of one partition (of the table, or of ``index`` when its partition
         attribute is ``GSI<n>PK``). A cursor must be a key of that same listing."""
@@ -464,6 +496,8 @@ class EventStore:
         if sort_prefix:
             key &= Key("SK").begins_with(sort_prefix)
         kwargs: dict[str, Any] = {"KeyConditionExpression": key, "Limit": limit, "ScanIndexForward": not newest_first}
+        if filter_expression is not None:
+            kwargs["FilterExpression"] = filter_expression
         if index:
             kwargs["IndexName"] = index
         elif consistent:

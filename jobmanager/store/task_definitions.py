@@ -1,4 +1,6 @@
-"""The task-definitions table, keyed by ``name``. Each put bumps ``version``."""
+"""The task-definitions table, keyed by ``name``. Each put bumps ``version`` and keeps
+a copy of that version under ``<name>#v<version>`` (a name can't hold ``#``), so the
+history of a definition is a batch read of known keys, never a scan."""
 
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ from jobmanager.domain.model import TaskDefinition
 from .codec import from_dynamo, to_dynamo
 
 _CACHE_SECONDS = 10.0
+HISTORY_MARK = "#v"
+
+
+def history_key(name: str, version: int) -> str:
+    return f"{name}{HISTORY_MARK}{version:06d}"
 
 
 class TaskDefinitionStore:
@@ -37,7 +44,17 @@ class TaskDefinitionStore:
         )
         stored = TaskDefinition.from_dict(from_dynamo(response["Attributes"]))
         self._cache.pop(definition.name, None)
+        snapshot = {k: to_dynamo(v) for k, v in stored.to_dict().items() if v is not None}
+        self.table.put_item(Item={**snapshot, "name": history_key(stored.name, stored.version)})
         return stored
+
+    def history(self, name: str, *, latest: int, limit: int = 20) -> list[TaskDefinition]:
+        """The recorded versions of ``name``, newest first: at most ``limit``, counting
+        down from version ``latest``. Versions saved before history was kept are absent."""
+        versions = range(latest, max(0, latest - limit), -1)
+        found = self._batch_get([history_key(name, v) for v in versions])
+        return [TaskDefinition.from_dict({**found[k], "name": name})
+                for k in (history_key(name, v) for v in versions) if k in found]
 
     def get(self, name: str, *, cached: bool = False) -> TaskDefinition | None:
         if cached:
@@ -50,16 +67,18 @@ class TaskDefinitionStore:
         return definition
 
     def get_many(self, names: Iterable[str]) -> dict[str, TaskDefinition]:
+        return {name: TaskDefinition.from_dict(item) for name, item in self._batch_get(names).items()}
+
+    def _batch_get(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = list(dict.fromkeys(names))
-        found: dict[str, TaskDefinition] = {}
+        found: dict[str, dict[str, Any]] = {}
         resource = dynamodb_resource()
         for start in range(0, len(wanted), 100):
             request = {self.table.name: {"Keys": [{"name": n} for n in wanted[start : start + 100]], "ConsistentRead": True}}
             while request:
                 response = resource.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table.name, []):
-                    definition = TaskDefinition.from_dict(from_dynamo(item))
-                    found[definition.name] = definition
+                    found[item["name"]] = from_dynamo(item)
                 request = response.get("UnprocessedKeys") or {}
         return found
 
@@ -73,7 +92,8 @@ class TaskDefinitionStore:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted((TaskDefinition.from_dict(from_dynamo(i)) for i in items), key=lambda d: d.name)
+        current = (i for i in items if HISTORY_MARK not in i["name"])  # not the saved versions
+        return sorted((TaskDefinition.from_dict(from_dynamo(i)) for i in current), key=lambda d: d.name)
 
 
 @functools.cache

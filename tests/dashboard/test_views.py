@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from dashboard import views
 from jobmanager.aws import artifacts, bus
 from jobmanager.domain.events import EventType
 from jobmanager.domain.model import TaskSpec
-from tests.helpers import run_as_worker, worker_event
+from tests.helpers import run_as_worker, take_task_messages, worker_event
 
 from .conftest import DEF, drive, new_job
+from .prefix import PREFIX, call
 
 pytestmark = pytest.mark.usefixtures("echo_definition")
 
@@ -107,7 +110,8 @@ def test_task_page_shows_output_and_timeline(ops_client, rule_runner):
 
     html = ops_client.get(task_url(job["jobId"], "d")).content.decode()
 
-    assert '<pre class="output" id="output">out-d</pre>' in html
+    assert '<div class="markdown" id="output"><p>out-d</p>' in html
+    assert '<pre class="output" id="output-raw">out-d</pre>' in html
     for event_type in ("Task Queued", "Task Started", "Task Completed"):
         assert event_type in html
     assert "test-worker" in html  # the worker that ran it
@@ -252,3 +256,88 @@ def test_big_job_shows_the_table_without_a_graph(ops_client, rule_runner):
 
     assert "<svg" not in html and "the graph is drawn for up to 200" in html
     assert 'data-task="t000"' in html and 'data-task="t200"' in html
+
+
+def test_search_by_name_and_by_id(ops_client, rule_runner, monkeypatch):
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    tag = uuid.uuid4().hex[:6]
+    other = new_job(f"other-{tag}", tasks=[TaskSpec("a", DEF)])
+    wanted = [new_job(f"nightly-{tag}-{i}", tasks=[TaskSpec("a", DEF)]) for i in range(5)]
+    drive(rule_runner)
+
+    # By name (contains), newest first, a page at a time; the cursor carries the search
+    first = ops_client.get(reverse("dashboard:jobs"), {"q": f"nightly-{tag}"})
+    html = first.content.decode()
+    assert [j["jobId"] for j in first.context["jobs"]] == [wanted[4]["jobId"], wanted[3]["jobId"]]
+    assert f'value="nightly-{tag}"' in html and "q=nightly" in first.context["next_url"]
+    seen, url = [], first.context["next_url"]
+    while url:
+        page = ops_client.get(url)
+        seen += [j["jobId"] for j in page.context["jobs"]]
+        url = page.context["next_url"]
+    assert seen == [wanted[i]["jobId"] for i in (2, 1, 0)] and other["jobId"] not in seen
+    # With a status filter too
+    assert wanted[0]["jobId"] not in ops_client.get(reverse("dashboard:jobs"),
+                                                    {"q": f"nightly-{tag}", "status": "running"}).content.decode()
+    # By id: exactly that job
+    by_id = ops_client.get(reverse("dashboard:jobs"), {"q": other["jobId"].lower()}).content.decode()
+    assert other["jobId"] in by_id and wanted[0]["jobId"] not in by_id
+    assert "No job named like" in ops_client.get(reverse("dashboard:jobs"), {"q": f"zz-{tag}"}).content.decode()
+
+
+def test_counts_per_status(ops_client, rule_runner):
+    before = ops_client.get(reverse("dashboard:jobs")).context["counts"]
+    new_job(tasks=[TaskSpec("a", DEF)])
+    drive(rule_runner)
+    new_job(tasks=[TaskSpec("a", DEF)])
+
+    response = ops_client.get(reverse("dashboard:jobs"))
+    counts = response.context["counts"]
+    assert counts["completed"]["count"] == before["completed"]["count"] + 1
+    assert counts["running"]["count"] == before["running"]["count"] + 1
+    assert f'data-count="running">{counts["running"]["count"]}<' in response.content.decode()
+    # The counts refresh on their own (every 10 s), the rows every 3 s without counting
+    assert 'id="job-counts"' in ops_client.get(reverse("dashboard:jobs"), HTTP_HX_TARGET="job-counts", **HTMX
+                                                ).content.decode()
+    rows = ops_client.get(reverse("dashboard:jobs"), HTTP_HX_TARGET="job-rows", **HTMX)
+    assert "counts" not in rows.context and b'id="job-counts"' not in rows.content
+    take_task_messages()
+
+
+def test_htmx_request_with_an_expired_session_redirects_the_whole_page(client, aws_stack):
+    page = "/dashboard/?status=running"
+    response = client.get(reverse("dashboard:jobs"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="job-rows",
+                          HTTP_HX_CURRENT_URL=f"http://testserver{page}")
+    assert response.status_code == 204 and response.content == b""
+    assert response["HX-Redirect"] == "/accounts/login/?next=/dashboard/%3Fstatus%3Drunning"
+    assert client.get(reverse("dashboard:jobs")).status_code == 302  # a plain request: the usual redirect
+
+
+def test_every_url_carries_the_path_prefix(ops_client, rule_runner):
+    """Served under an API Gateway stage (the app mounted at /prod through WSGI, as
+    Zappa mounts it): links, forms, htmx URLs, redirects and static files all start with /prod."""
+    job = new_job()
+    cookies = {"sessionid": ops_client.cookies["sessionid"].value}
+    pages = [reverse("dashboard:jobs"), job_url(job["jobId"]), task_url(job["jobId"], "a"),
+             reverse("dashboard:task-definitions"), reverse("dashboard:task-definition", args=[DEF]),
+             reverse("dashboard:task-definition-new"), reverse("dashboard:health"),
+             reverse("dashboard:job-add-tasks", args=[job["jobId"]])]
+    for path in pages:
+        assert not path.startswith(PREFIX)
+        status, _, html = call(PREFIX + path, cookies=cookies)
+        assert status == 200, path
+        urls = [u for attr in ("href", "action", "hx-get", "hx-post", "src") for u in re.findall(rf'{attr}="(/[^"]*)"', html)]
+        assert len(urls) > 5, path
+        assert [u for u in urls if not u.startswith(PREFIX + "/")] == [], path
+        assert call(PREFIX + "/static/dashboard/dashboard.css")[0] == 200 or "whitenoise" not in str(settings.MIDDLEWARE)
+    # Redirects: after an action, and to the login page (htmx: in HX-Redirect), keep the prefix
+    token = "x" * 32
+    status, headers, _ = call(PREFIX + reverse("dashboard:job-cancel", args=[job["jobId"]]), method="POST",
+                              cookies={**cookies, "csrftoken": token}, headers={"X-CSRFToken": token})
+    assert status == 302 and headers["Location"] == PREFIX + job_url(job["jobId"])
+    status, headers, _ = call(PREFIX + "/dashboard/?status=running")
+    assert status == 302 and headers["Location"] == f"{PREFIX}/accounts/login/?next={PREFIX}/dashboard/%3Fstatus%3Drunning"
+    status, headers, _ = call(PREFIX + "/dashboard/", headers={"HX-Request": "true",
+                                                              "HX-Current-URL": f"http://testserver{PREFIX}/dashboard/"})
+    assert status == 204 and headers["HX-Redirect"] == f"{PREFIX}/accounts/login/?next={PREFIX}/dashboard/"
+    take_task_messages()

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from lambdas import health_check
-from tests.dashboard.test_browser import CHROMIUM, browser_page, screenshots  # noqa: F401 (fixtures)
+from tests.dashboard.test_browser import (  # noqa: F401 (fixtures)
+    CHROMIUM, browser_page, prod_server, screenshots, site,
+)
 from tests.helpers import run_as_worker
 
 from .conftest import start, submit
@@ -22,7 +24,7 @@ pytestmark = [
 ]
 
 
-def test_the_health_page_shows_a_stuck_task(live_server, transactional_db, django_user_model, checked_tenant,
+def test_the_health_page_shows_a_stuck_task(site, transactional_db, django_user_model, checked_tenant,
                                            slack_off, rule_runner, browser_page, screenshots):  # noqa: F811
     page, expect = browser_page
     screenshots.mkdir(parents=True, exist_ok=True)
@@ -34,7 +36,7 @@ def test_the_health_page_shows_a_stuck_task(live_server, transactional_db, djang
     start(rule_runner, job["messages"]["fine"], worker="worker-alive")
 
     # When an operator signs in and opens the health page from the menu
-    page.goto(f"{live_server.url}/dashboard/")
+    page.goto(f"{site}/dashboard/")  # at the root, and under /prod
     page.fill("#id_username", "operator")
     page.fill("#id_password", "a-long-test-password")
     page.click("button[type=submit]")
