@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup run test test-fast browser lint clean package deploy soak
+.PHONY: help setup run test test-fast browser lint clean package deploy soak bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ package: setup ## Build prod's Lambda package from a slim venv (zappa package) a
 deploy: setup ## Deploy a stage to AWS in order: make deploy STAGE=dev (README: Deploy to AWS)
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod" >&2; exit 2; }
 	@$(PY) -m deploy $(STAGE)
+
+bench: setup ## Benchmarks (not tests): request counts, DAG validation, dashboard render, end-to-end latency; writes docs/benchmarks.md
+	@$(PY) -m scripts.bench $(BENCH_ARGS)
 
 soak: setup ## Random DAG jobs with injected faults (task errors, killed workers, duplicates), then check every job
 	@$(PY) scripts/soak.py $(SOAK_ARGS)

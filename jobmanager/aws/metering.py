@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from typing import Any
 _lock = threading.Lock()
 _open: list[Meter] = []
 _paused = 0
+_started = threading.local()
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Meter:
     requests: Counter = field(default_factory=Counter)  # (service, operation) -> calls
     bytes_read: int = 0  # DynamoDB items returned, as JSON
     read_units: int = 0  # 4 KB units of those, rounded up per request (a strongly consistent read's price)
+    seconds: float = 0.0  # spent waiting for AWS (all threads: may exceed wall time)
 
     @property
     def total(self) -> int:
@@ -83,6 +86,7 @@ def _active() -> bool:
 def install(events: Any) -> None:
     """Register the hooks on a boto3/botocore event emitter (the session's)."""
     events.register("before-call", _count_request)
+    events.register("after-call", _count_time)
     events.register("after-call.dynamodb", _count_read)
 
 
@@ -97,6 +101,17 @@ def _count_request(model: Any, **_: Any) -> None:
     with _lock:
         for m in _open:
             m.requests[key] += 1
+    _started.at = time.perf_counter()
+
+
+def _count_time(**_: Any) -> None:
+    started = getattr(_started, "at", None)
+    if started is None or not _active():
+        return
+    _started.at = None
+    with _lock:
+        for m in _open:
+            m.seconds += time.perf_counter() - started
 
 
 def _items(parsed: dict[str, Any]) -> list[Any]:

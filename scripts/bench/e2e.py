@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .common import Row, fmt_ms, fmt_s, free_port, percentile, setup_django, table
+from .common import Row, fmt_ms, fmt_s, free_port, percentile, report, setup_django
 
 NOOP = "bench-noop"
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -129,7 +130,8 @@ def run(*, chain_length: int = 40, fanout: int = 200, long_chain: int = 100, wor
                 Row(section, "CPU: workers + task processes", fmt_s(worker_cpu), f"{worker_cpu / wall:.0%}"),
                 Row(section, "CPU: handlers (dispatcher, persistence)", fmt_s(here), f"{here / wall:.0%}"),
             ]
-            print(table(rows[-7:]), flush=True)
+            print(f"e2e: {label}: {result['status']} in {result['total']:.1f} s, hop p50 "
+                  f"{percentile(hops, 50) * 1000:.0f} ms", file=sys.stderr, flush=True)
     finally:
         stack.stop_all(runner)
     return rows
@@ -142,10 +144,10 @@ def main() -> None:
     parser.add_argument("--long-chain", type=int, default=100)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--rows", action="store_true", help="tab-separated rows (for make bench)")
     args = parser.parse_args()
-    rows = run(chain_length=args.chain, fanout=args.fanout, long_chain=args.long_chain, workers=args.workers,
-               concurrency=args.concurrency)
-    print(table(rows))
+    report(run(chain_length=args.chain, fanout=args.fanout, long_chain=args.long_chain, workers=args.workers,
+               concurrency=args.concurrency))
 
 
 if __name__ == "__main__":

@@ -390,3 +390,31 @@ def test_unknown_fields_are_refused_by_name_so_a_typo_cannot_change_what_runs(ap
     api.put("/task-definitions/stray", {"kind": "command", "command": ["true"]}, format="json")
     (read,) = [d for d in api.get("/task-definitions").json()["taskDefinitions"] if d["name"] == "stray"]
     assert api.put("/task-definitions/stray", read, format="json").status_code == 200
+
+
+def test_a_1000_task_job_over_400_kb_is_stored_and_paged_through(api):
+    # Given a 1,000-task job whose definition (inputs included) is far over DynamoDB's
+    # 400 KB item limit: each task is its own item, so nothing is near it
+    tasks = [{"taskId": f"t{i:04d}", "taskDefinition": "noop", "input": {"notes": "x" * 500},
+              "dependsOn": [f"t{i - 1:04d}"] if i % 10 else []} for i in range(1000)]
+    assert len(json.dumps(tasks)) > 400 * 1024
+    created = api.post("/jobs", {"name": "big", "tasks": tasks}, format="json")
+    assert created.status_code == 201, created.json()
+    job_id = created.json()["jobId"]
+    assert len(take_task_messages()) == 100  # the 100 roots, sent in batches
+
+    # When the job is read a page at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        response = api.get(f"/jobs/{job_id}", {"taskLimit": 300, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200
+        body = response.json()
+        seen += [t["taskId"] for t in body["tasks"]]
+        pages += 1
+        cursor = body["tasksNextCursor"]
+        if not cursor:
+            break
+
+    # Then every task comes back exactly once
+    assert pages == 4 and sorted(seen) == [t["taskId"] for t in tasks]
+    assert body["taskCount"] == 1000

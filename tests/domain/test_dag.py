@@ -53,3 +53,16 @@ def test_added_tasks_may_depend_on_existing_ones_but_not_reuse_ids():
 
 def test_layers_group_tasks_by_depth():
     assert layers({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}) == [["a"], ["b", "c"], ["d"]]
+
+
+def test_a_cycle_in_a_big_dag_is_found_and_named():
+    # 5,000 tasks in a chain, closed into a loop by the first task depending on the last
+    # (nx.find_cycle over the whole graph took minutes at this size)
+    ids = [f"t{i:04d}" for i in range(5000)]
+    tasks = [TaskSpec(ids[0], "step", {}, (ids[-1],))] + [TaskSpec(t, "step", {}, (ids[i],)) for i, t in enumerate(ids[1:])]
+
+    with pytest.raises(ValidationFailed) as caught:
+        validate_dag(tasks, known_definitions={"step"})
+
+    cycle = caught.value.details["cycle"]
+    assert len(cycle) == 5001 and cycle[0] == cycle[-1] and set(cycle) == set(ids)
