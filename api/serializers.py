@@ -81,4 +81,6 @@ class TaskDefinitionInput(StrictInput):
     allowedTools = serializers.ListField(child=serializers.CharField(max_length=100), default=list, max_length=100)
     timeoutSeconds = serializers.IntegerField(min_value=1, max_value=86400, default=120)
     maxAttempts = serializers.IntegerField(min_value=1, max_value=10, default=3)
+    retryBackoffSeconds = serializers.FloatField(min_value=0, max_value=900, required=False, allow_null=True,
+                                                 default=None)
     command = serializers.ListField(child=serializers.CharField(max_length=10000), default=list, max_length=200)

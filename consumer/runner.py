@@ -1,14 +1,16 @@
 """One task message, start to finish (the body of a worker slot's thread).
 
-receive → resolve pointers and the definition → ``Task Started`` → run in a child
-(heartbeat: extend visibility + ``Task Heartbeat``; hard timeout) → upload → publish
-``Task Completed`` / ``Task Failed`` → only then delete the message (or, for a retry,
-push its visibility out by a backoff so SQS redelivers it as attempt+1).
+receive → claim the attempt → resolve pointers and the definition → ``Task Started`` →
+run in a child (heartbeat: extend visibility + ``Task Heartbeat``; hard timeout) → upload
+→ record the outcome in S3, then publish ``Task Completed`` / ``Task Failed`` → only then
+delete the message (or, for a retry, push its visibility out by a backoff so SQS
+redelivers it as attempt+1).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -71,10 +73,15 @@ class TaskRunner:
             log.info("job %s is cancelled: task %s not started, message deleted", body["jobId"], body["taskId"])
             self.delete(delivery)
             return Outcome.CANCELLED
-        if not self._claim(body, attempt):
-            self.delete(delivery)
-            return Outcome.DUPLICATE
+        refused = self._claim(delivery, attempt)
+        if refused:
+            return refused
         cfg = get_config()
+        # From now on the heartbeat keeps the message invisible, VISIBILITY_EXTENSION_AMOUNT
+        # at a time; shortening it at once (from the queue's 15 minutes) means that if this
+        # worker dies before its first heartbeat, SQS hands the task to another worker as
+        # soon as that amount has passed, not a quarter of an hour later.
+        self._change_visibility(delivery, cfg.visibility_extension_amount)
         # The definition's maxAttempts decides (below); the message's is the fallback when
         # there is no definition. Never above MAX_MESSAGE_RETRIES: past that many receives
         # the queue's redrive policy moves the message to the DLQ anyway.
@@ -122,7 +129,8 @@ class TaskRunner:
             heartbeat.stop()
             if result is None:
                 assert error is not None
-                return self._failed(delivery, attempt, max_attempts, error, started, extra)
+                return self._failed(delivery, attempt, max_attempts, error, started, extra,
+                                    backoff=definition.retry_backoff_seconds)
             return self._completed(delivery, attempt, result, started, extra)
         finally:
             heartbeat.stop()
@@ -217,44 +225,76 @@ class TaskRunner:
             log.warning("could not check whether job %s is cancelled: %s", job_id, classify(exc).message)
             return False
 
-    def _claim(self, body: dict[str, Any], attempt: int) -> bool:
+    def _claim(self, delivery: Delivery, attempt: int) -> str | None:
         """Exactly one worker runs an attempt, whichever gets a copy of its message (SQS
         delivers at least once; the reconciler and a dispatcher retry re-send): the first
-        to create the attempt's claim object in S3 runs it. A request whose outcome is
-        published is never run again. If S3 can't be asked, run: at-least-once allows a
-        duplicate run, never a lost one."""
+        to create the attempt's claim object in S3 runs it (None: run it). A request that
+        has its outcome is never run again: its recorded outcome is published again (a run
+        that died between recording and publishing it, or before deleting its message) and
+        the copy deleted. If S3 can't be asked, run: at-least-once allows a duplicate run,
+        never a lost one."""
+        body = delivery.body
         job_id, task_id, request_id = body["jobId"], body["taskId"], body["requestId"]
+        settled = artifacts.settled_key(job_id, task_id, request_id)
         try:
-            if artifacts.exists(artifacts.settled_key(job_id, task_id, request_id)):
+            if artifacts.exists(settled):
+                if not self._publish_recorded(delivery):
+                    return Outcome.LEFT
                 log.info("task %s/%s (request %s) has its outcome already: message deleted", job_id, task_id,
                          request_id)
-                return False
+                self.delete(delivery)
+                return Outcome.DUPLICATE
             if not artifacts.create_once(artifacts.attempt_claim_key(job_id, task_id, request_id, attempt),
                                          self.worker_id):
                 log.warning("attempt %d of task %s/%s was started by another worker: message deleted", attempt,
                             job_id, task_id)
-                return False
+                self.delete(delivery)
+                return Outcome.DUPLICATE
         except Exception as exc:
             log.warning("could not claim attempt %d of %s/%s (running it): %s", attempt, job_id, task_id,
                         classify(exc).message)
-        return True
+        return None
 
-    def _settle(self, delivery: Delivery) -> None:
-        """After the outcome is published (a crash before this leaves the request open:
-        a redelivery runs it again, as at-least-once allows)."""
+    def _conclude(self, delivery: Delivery, event_type: EventType, attempt: int, **data: Any) -> bool:
+        """Publish a terminal outcome (completed, failed for good, cancelled) exactly once per
+        request. It is recorded first, as the request's ``settled`` object in S3 (a
+        conditional create), and published only then: a run that dies in between leaves
+        its message, whose next delivery publishes the recorded event (the same eventId: the
+        log keeps one, the dispatcher ignores a repeat) instead of running the task again.
+        A run that finds the request settled by another run publishes that run's outcome,
+        never its own. False: nothing could be published; the message stays for redelivery."""
+        event = self._event(delivery, event_type, attempt, data)
+        body = delivery.body
+        settled = artifacts.settled_key(body["jobId"], body["taskId"], body["requestId"])
+        try:
+            recorded_now = artifacts.create_once(settled, json.dumps(event.to_detail(), separators=(",", ":")))
+        except Exception as exc:  # S3 unreachable: publish anyway (at least once, never zero)
+            log.warning("could not record the outcome of %s/%s before publishing it: %s", body["jobId"],
+                        body["taskId"], classify(exc).message)
+            recorded_now = True
+        if not recorded_now:
+            log.warning("task %s/%s (request %s) was settled by another run: its outcome stands, not this one's",
+                        body["jobId"], body["taskId"], body["requestId"])
+            return self._publish_recorded(delivery)
+        return self._publish_event(delivery, event)
+
+    def _publish_recorded(self, delivery: Delivery) -> bool:
+        """Publish the request's recorded outcome again (idempotent: its eventId is kept)."""
         body = delivery.body
         try:
-            artifacts.create_once(artifacts.settled_key(body["jobId"], body["taskId"], body["requestId"]),
-                                  self.worker_id)
-        except Exception as exc:
-            log.warning("could not mark %s/%s settled: %s", body["jobId"], body["taskId"], classify(exc).message)
+            recorded = artifacts.recorded_outcome(body["jobId"], body["taskId"], body["requestId"])
+        except Exception as exc:  # S3 trouble: try again on the next delivery
+            log.warning("could not read the recorded outcome of %s/%s: %s", body["jobId"], body["taskId"],
+                        classify(exc).message)
+            return False
+        # None: an older worker's marker, written after the outcome was published
+        return recorded is None or self._publish_event(delivery, Event.from_detail(recorded))
 
     def _cancelled(self, delivery: Delivery, attempt: int, started: float) -> str:
         duration_ms = int((time.monotonic() - started) * 1000)
-        if not self._publish(delivery, EventType.TASK_CANCELLED, attempt, reason="job cancelled",
-                             durationMs=duration_ms):
+        if not self._conclude(delivery, EventType.TASK_CANCELLED, attempt, reason="job cancelled",
+                              durationMs=duration_ms):
             return Outcome.LEFT
-        self._settle(delivery)
         self.delete(delivery)
         log.info("task cancelled job=%s task=%s attempt=%d after %.2fs", delivery.body["jobId"],
                  delivery.body["taskId"], attempt, duration_ms / 1000)
@@ -278,9 +318,8 @@ class TaskRunner:
     def _completed(self, delivery: Delivery, attempt: int, result: TaskResult, started: float,
                    extra: dict[str, Any]) -> str:
         duration_ms = int((time.monotonic() - started) * 1000)
-        if not self._publish(delivery, EventType.TASK_COMPLETED, attempt, durationMs=duration_ms, **extra):
+        if not self._conclude(delivery, EventType.TASK_COMPLETED, attempt, durationMs=duration_ms, **extra):
             return Outcome.LEFT
-        self._settle(delivery)
         self.delete(delivery)
         log.info("task completed job=%s task=%s attempt=%d in %.2fs%s", delivery.body["jobId"],
                  delivery.body["taskId"], attempt, duration_ms / 1000,
@@ -288,10 +327,12 @@ class TaskRunner:
         return Outcome.COMPLETED
 
     def _failed(self, delivery: Delivery, attempt: int, max_attempts: int, error: TaskExecutionError,
-                started: float, extra: dict[str, Any]) -> str:
+                started: float, extra: dict[str, Any], *, backoff: float | None = None) -> str:
+        """``backoff``: the definition's retryBackoffSeconds, if it sets one (else --retry-backoff)."""
         error = classify(error)  # redacts
         will_retry = error.retryable and attempt < max_attempts
-        delay = backoff_seconds(attempt, self.retry_backoff) if will_retry else None
+        base = self.retry_backoff if backoff is None else backoff
+        delay = backoff_seconds(attempt, base) if will_retry else None
         duration_ms = int((time.monotonic() - started) * 1000)
         data: dict[str, Any] = {
             "error": {"message": error.message, "kind": error.kind, "retryable": error.retryable},
@@ -299,7 +340,11 @@ class TaskRunner:
         }
         if delay is not None:
             data["retryInSeconds"] = delay
-        if not self._publish(delivery, EventType.TASK_FAILED, attempt, **data):
+        if will_retry:  # not an outcome of the request: the next attempt is
+            published = self._publish(delivery, EventType.TASK_FAILED, attempt, **data)
+        else:
+            published = self._conclude(delivery, EventType.TASK_FAILED, attempt, **data)
+        if not published:
             return Outcome.LEFT
         body = delivery.body
         log.info("task failed    job=%s task=%s attempt=%d/%d in %.2fs (%s, %s): %s", body["jobId"], body["taskId"],
@@ -309,7 +354,6 @@ class TaskRunner:
             delivery.settled = True
             self._change_visibility(delivery, delay or 0)
             return Outcome.RETRY
-        self._settle(delivery)
         self.delete(delivery)
         return Outcome.FAILED
 
@@ -324,11 +368,14 @@ class TaskRunner:
 
     def _publish(self, delivery: Delivery, event_type: EventType, attempt: int, **data: Any) -> bool:
         """The outcome event. If it can't be published the message stays, and SQS redelivers it."""
+        return self._publish_event(delivery, self._event(delivery, event_type, attempt, data))
+
+    def _publish_event(self, delivery: Delivery, event: Event) -> bool:
         try:
-            bus.publish([self._event(delivery, event_type, attempt, data)])
+            bus.publish([event])
             return True
         except Exception as exc:
-            log.error("could not publish %s for %s/%s (message left for redelivery): %s", event_type,
+            log.error("could not publish %s for %s/%s (message left for redelivery): %s", event.event_type,
                       delivery.body.get("jobId"), delivery.body.get("taskId"), classify(exc).message)
             return False
 

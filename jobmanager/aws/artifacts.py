@@ -59,6 +59,16 @@ def settled_key(job_id: str, task_id: str, request_id: str) -> str:
     return f"jobs/{job_id}/control/claims/{task_id}/{request_id}/settled"
 
 
+def recorded_outcome(job_id: str, task_id: str, request_id: str) -> dict[str, Any] | None:
+    """The terminal event a worker recorded for the request (its ``settled`` object) before
+    publishing it; None when there is none (or an older worker's marker, which holds no event)."""
+    try:
+        recorded = get_json({"key": settled_key(job_id, task_id, request_id)})
+    except (NotFound, ValueError):  # none, or not JSON
+        return None
+    return recorded if isinstance(recorded, dict) and "eventId" in recorded else None
+
+
 def create_once(key: str, body: str = "") -> bool:
     """Create the object unless it exists (S3 conditional write, ``If-None-Match: *``).
     True for the one caller that created it, False for everyone after."""

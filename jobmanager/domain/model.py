@@ -72,6 +72,9 @@ class TaskDefinition:
     allowed_tools: tuple[str, ...] = ()
     timeout_seconds: int = 120
     max_attempts: int = 3
+    # Base of the exponential retry backoff (attempt n waits about base * 2**n s); None: the
+    # worker's --retry-backoff.
+    retry_backoff_seconds: float | None = None
     command: tuple[str, ...] = ()
     version: int = 0
     updated_at: str | None = None
@@ -89,6 +92,7 @@ class TaskDefinition:
             "allowedTools": list(self.allowed_tools),
             "timeoutSeconds": self.timeout_seconds,
             "maxAttempts": self.max_attempts,
+            "retryBackoffSeconds": self.retry_backoff_seconds,
             "command": list(self.command),
             "version": self.version,
             "updatedAt": self.updated_at,
@@ -108,6 +112,8 @@ class TaskDefinition:
             allowed_tools=tuple(data.get("allowedTools") or ()),
             timeout_seconds=int(data.get("timeoutSeconds") or 120),
             max_attempts=int(data.get("maxAttempts") or 3),
+            retry_backoff_seconds=None if data.get("retryBackoffSeconds") is None
+            else float(data["retryBackoffSeconds"]),
             command=tuple(data.get("command") or ()),
             version=int(data.get("version") or 0),
             updated_at=data.get("updatedAt"),

@@ -230,7 +230,8 @@ class LocalStack:
                     restarts.append(now)
                     self.children.remove(child)
                     self.say(f"{child.name} exited unexpectedly (code {code}); restarting it "
-                             "(its running tasks come back from the queue after their visibility timeout)")
+                             "(its running tasks come back from the queue within VISIBILITY_EXTENSION_AMOUNT, "
+                             "as their next attempt)")
                     self.start_worker(child.name)
                     continue
                 self.say(f"{child.name} exited unexpectedly (code {code}); stopping")

@@ -6,6 +6,10 @@ path then skips its descendants and ends the job, once (invariant 6).
 Idempotent, like every consumer: the transition is conditional and records the id of
 the event that announces it, so a redelivered dead letter re-announces the same event
 (stored once) and a dead letter for a task that finished or moved on changes nothing.
+
+A worker records a terminal outcome in S3 before publishing it; a dead letter whose last
+run recorded one and died before publishing it is that outcome, not a failure: it is
+published (its own eventId, so at most once in the log), as the worker would have.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobmanager.aws import bus
+from jobmanager.aws import artifacts, bus
 from jobmanager.config import get_config
-from jobmanager.domain.events import EventType, Source, new_event
+from jobmanager.domain.events import Event, EventType, Source, new_event
 from jobmanager.domain.ids import iso_from_millis, new_ulid, now_iso, ulid_millis
 from jobmanager.store.events_table import ConditionFailed, EventStore, get_event_store
 
@@ -26,10 +30,11 @@ log = logging.getLogger(__name__)
 
 FAILED = "failed"
 IGNORED = "ignored"
+RECOVERED = "recovered"  # the outcome its last run recorded, published
 
 
 def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, store: EventStore | None = None) -> str:
-    """Fail the task of one dead-lettered message. Returns FAILED or IGNORED (why is logged)."""
+    """Fail the task of one dead-lettered message. Returns FAILED, RECOVERED or IGNORED (why is logged)."""
     store = store or get_event_store()
     missing = [k for k in ("jobId", "taskId", "requestId") if not body.get(k)]
     if missing:  # nothing to report on: the message stays readable in the log line
@@ -42,6 +47,16 @@ def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, sto
         log.info("dead letter for %s/%s (request %s) ignored: not the task's current request", job_id, task_id,
                  request_id)
         return IGNORED
+
+    if task["status"] in ("queued", "running"):
+        recorded = artifacts.recorded_outcome(job_id, task_id, request_id)
+        if recorded is not None:
+            # As the worker would have: the dispatcher rule takes it from the bus.
+            outcome = Event.from_detail(recorded)
+            bus.publish([outcome])
+            log.warning("dead letter for %s/%s: its last run recorded %s before dying; published", job_id, task_id,
+                        outcome.event_type)
+            return RECOVERED
 
     deliveries = deliveries or get_config().max_message_retries
     error = {"message": f"exhausted {deliveries} deliveries", "kind": "dlq", "retryable": False}

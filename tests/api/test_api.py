@@ -317,6 +317,11 @@ def test_task_definitions_put_and_list(api):
     assert updated.status_code == 200 and updated.json()["version"] == 2 and updated.json()["maxTurns"] == 4
     listed = api.get("/task-definitions").json()["taskDefinitions"]
     assert any(d["name"] == "summarise-x" and d["maxTurns"] == 4 for d in listed)
+    assert updated.json()["retryBackoffSeconds"] is None  # the worker's --retry-backoff
+    own = api.put("/task-definitions/summarise-x", {**body, "retryBackoffSeconds": 0.5}, format="json")
+    assert own.status_code == 200 and own.json()["retryBackoffSeconds"] == 0.5
+    too_long = api.put("/task-definitions/summarise-x", {**body, "retryBackoffSeconds": 901}, format="json")
+    assert too_long.status_code == 400 and "retryBackoffSeconds" in too_long.json()["details"]
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jobmanager.domain.model import TaskSpec
 from jobmanager.local.runner import LocalRunner
+from jobmanager.services import jobs, task_definitions
 from jobmanager.store.events_table import get_event_store
 
 T = TypeVar("T")
@@ -35,6 +37,10 @@ SLEEP = [
     "{input.pidfile}",
 ]
 NOOP = ["python", "-c", "print('ok')"]
+# Waits for the test to open its gate (a file): certainly running until the test says so.
+GATED = ["python", "-c",
+         "import pathlib, sys, time\npath = pathlib.Path(sys.argv[1])\nwhile not path.exists(): time.sleep(0.1)\n"
+         "print('released')", "{input.gate}"]
 
 
 def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.2) -> T:
@@ -45,6 +51,23 @@ def wait_until(predicate: Callable[[], T], *, timeout: float, what: str, interva
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def start_gated(tenant: str, workers: Callable[..., Any], queue_url: str, gate: Path, *, name: str) -> tuple[str, Any]:
+    """A job of one task ``a`` held until ``gate`` (a file) exists, running on a new worker:
+    returns the job id and the worker."""
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-gated", body={"kind": "command", "command": GATED})
+    job = jobs.create_job(tenant_id=tenant, name=name, tasks=[TaskSpec("a", "rel-gated", {"gate": str(gate)})])
+    worker = workers(queue_url)
+    worker.wait_for_line(f"task started   job={job['jobId']} task=a")
+    return job["jobId"], worker
+
+
+def stop_when_job(worker: Any, job_id: str, status: str, *, timeout: float = 60) -> None:
+    """Wait until the job reaches ``status``, then stop ``worker`` warmly (it must exit 0)."""
+    wait_until(lambda: job_status(job_id) == status, timeout=timeout, what=f"the job to be {status}")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.output
 
 
 def settled_log(runner: LocalRunner, job_id: str, *, timeout: float = 30) -> list[dict[str, Any]]:

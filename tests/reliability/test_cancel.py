@@ -16,7 +16,8 @@ from jobmanager.services import task_definitions
 from jobmanager.store.events_table import get_event_store
 from tests.helpers import worker_event
 
-from .harness import NOOP, SLEEP, settled_log, job_status, of_type, pid_alive, sequence, task_status, wait_until
+from .harness import (NOOP, SLEEP, job_status, of_type, pid_alive, sequence, settled_log, stop_when_job, task_status,
+                      wait_until)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,10 +99,7 @@ def test_cancel_refuses_a_finished_job_and_an_unknown_one(tenant, api, make_queu
     task_definitions.put_task_definition(tenant_id=tenant, name="rel-noop", body={"kind": "command", "command": NOOP})
     status, job = api.call("POST", "/jobs", {"name": "quick", "tasks": [{"taskId": "a", "taskDefinition": "rel-noop"}]})
     assert status == 201
-    worker = workers(queue_url)
-    wait_until(lambda: job_status(job["jobId"]) == "completed", timeout=30, what="the job to complete")
-    worker.process.send_signal(signal.SIGTERM)
-    worker.wait()
+    stop_when_job(workers(queue_url), job["jobId"], "completed")
 
     # When it is cancelled, then the API refuses, saying why, and nothing is written
     status, body = api.call("POST", f"/jobs/{job['jobId']}/cancel")

@@ -24,7 +24,9 @@ DELIVERIES = 2
 
 def test_exhausted_deliveries_fail_the_task_skip_its_descendants_and_fail_the_job_once(
         tenant, make_queue, env, runner, workers, orphans, tmp_path):
-    # Given a job a → b → c, a's queue redriving to the task DLQ after 2 receives
+    # Given a job a → b → c, a's queue redriving to the task DLQ after 2 receives, and workers
+    # holding a message 2 s at a time (no heartbeat in this test: once a worker is dead, its
+    # message is visible again 2 s after it was taken)
     env({"MAX_MESSAGE_RETRIES": str(DELIVERIES)})
     queue_url = make_queue(visibility=2, max_receives=DELIVERIES)
     task_definitions.put_task_definition(tenant_id=tenant, name="rel-hang", body={"kind": "command", "command": SLEEP})
@@ -38,13 +40,13 @@ def test_exhausted_deliveries_fail_the_task_skip_its_descendants_and_fail_the_jo
 
     # When every worker that receives a dies with it (SIGKILL), twice
     for n in range(DELIVERIES):
-        doomed = workers(queue_url, MAX_MESSAGE_RETRIES=str(DELIVERIES))
+        doomed = workers(queue_url, MAX_MESSAGE_RETRIES=str(DELIVERIES), VISIBILITY_EXTENSION_AMOUNT="2")
         doomed.wait_for_line(f"attempt={n + 1}/")
         doomed.process.send_signal(signal.SIGKILL)
         doomed.wait(timeout=10)
         kill_group_of(pidfile)
     # ... and the next receive finds the message out of deliveries (SQS moves it to the DLQ)
-    last = workers(queue_url, MAX_MESSAGE_RETRIES=str(DELIVERIES))
+    last = workers(queue_url, MAX_MESSAGE_RETRIES=str(DELIVERIES), VISIBILITY_EXTENSION_AMOUNT="2")
     wait_until(lambda: task_status(job_id, "a") == "failed", timeout=60, what="the dead letter to fail a")
     wait_until(lambda: of_type(job_log(job_id), "Job Failed"), timeout=30, what="Job Failed")
     last.process.send_signal(signal.SIGTERM)

@@ -19,7 +19,7 @@ from jobmanager.store.events_table import get_event_store
 from tests.helpers import take_task_messages, worker_event
 
 from ._dispatch_process import deliver
-from .harness import settled_log, of_type
+from .harness import of_type, sequence, settled_log
 
 LEAVES = 6
 
@@ -71,7 +71,11 @@ def test_upstream_tasks_completing_at_once_send_the_join_exactly_once(tenant, ma
     assert take_task_messages() == []
     assert store.get_job(job_id, consistent=True)["completedCount"] == 1 + LEAVES
     runner.drain()
-    assert len(of_type(settled_log(runner, job_id), "Task Queued", "join")) == 1
+    events = settled_log(runner, job_id)
+    assert sequence(events, "join") == ["Task Queued"]
+    assert of_type(events, "Task Queued", "join")[0]["requestId"] == join["requestId"]
+    assert all(sequence(events, f"leaf-{i}") == ["Task Queued"] for i in range(LEAVES))
+    assert sequence(events) == ["Job Created"]
 
 
 def test_a_claim_whose_send_crashed_is_sent_once_when_the_events_come_again(tenant, make_queue, runner):
@@ -93,4 +97,6 @@ def test_a_claim_whose_send_crashed_is_sent_once_when_the_events_come_again(tena
     assert (join["taskId"], join["requestId"], join["attempt"]) == ("join", claimed["requestId"], 1)
     assert "sentAt" in store.get_task(job_id, "join")
     runner.drain()
-    assert len(of_type(settled_log(runner, job_id), "Task Queued", "join")) == 1
+    events = settled_log(runner, job_id)
+    assert sequence(events, "join") == ["Task Queued"]
+    assert of_type(events, "Task Queued", "join")[0]["requestId"] == claimed["requestId"]

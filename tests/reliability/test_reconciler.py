@@ -6,7 +6,6 @@ task still queued in a cancelled job is cancelled. Run again, it does nothing mo
 from __future__ import annotations
 
 import json
-import signal
 from datetime import UTC, datetime, timedelta
 
 from jobmanager.domain.ids import now_iso
@@ -19,7 +18,7 @@ from jobmanager.aws.clients import client
 from lambdas import reconciler
 from tests.helpers import run_as_worker, take_task_messages
 
-from .harness import NOOP, settled_log, job_status, of_type, sequence, wait_until
+from .harness import NOOP, job_status, of_type, sequence, settled_log, stop_when_job, wait_until
 
 LATER = timedelta(minutes=16)  # past RECONCILE_AFTER_MINUTES (15)
 
@@ -55,9 +54,7 @@ def test_a_queued_task_whose_message_was_lost_is_sent_again_and_runs_once(tenant
 
     # Then a worker runs it once and the job completes
     worker = workers(queue_url)
-    wait_until(lambda: job_status(job_id) == "completed", timeout=60, what="the job to complete")
-    worker.process.send_signal(signal.SIGTERM)
-    assert worker.wait() == 0
+    stop_when_job(worker, job_id, "completed")
     events = settled_log(runner, job_id)
     assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Completed"]
     assert sequence(events, "b") == ["Task Queued", "Task Started", "Task Completed"]
@@ -84,9 +81,7 @@ def test_a_queued_task_taken_by_a_worker_that_vanished_before_starting_is_sent_a
     # ... and a worker runs it, once, and the job completes (as attempt 3: the peek above was a
     # receive, and SQS counts every receive as a delivery of the message's attempt)
     worker = workers(queue_url)
-    wait_until(lambda: job_status(job_id) == "completed", timeout=60, what="the job to complete")
-    worker.process.send_signal(signal.SIGTERM)
-    assert worker.wait() == 0
+    stop_when_job(worker, job_id, "completed")
     events = settled_log(runner, job_id)
     assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Completed"]
     assert [e["attempt"] for e in of_type(events, "Task Started", "a")] == [3]
