@@ -184,16 +184,19 @@ def on_task_completed(event: Event, *, store: EventStore) -> None:
                                                      what="Task Completed")
             return
         # Already completed: a redelivery, or a retry after a crash. Carry on.
-    task = store.get_task(job_id, task_id)
-    # Read after this completion was counted: if it was the last, this read shows it.
-    job = store.get_job(job_id, consistent=True)
-    if not task or not job or job["status"] == "cancelled":  # cancelled since: no successor is started
-        return
-    # Successors are claimed and sent a batch at a time (one PutEvents and one
-    # SendMessageBatch per batch): workers start on the first while the rest are claimed.
-    successors = sorted(task.get("successors", []))
-    claim = lambda successor: _count_and_claim(store, job, successor, done=task_id, trigger=event.event_id)  # noqa: E731
     with ThreadPoolExecutor(max_workers=CLAIM_THREADS) as pool:  # threads start only when used
+        # Both read at once (one round trip of latency, not two). The job is read after
+        # this completion was counted: if it was the last, this read shows it.
+        task_read = pool.submit(store.get_task, job_id, task_id)
+        job = store.get_job(job_id, consistent=True)
+        task = task_read.result()
+        if not task or not job or job["status"] == "cancelled":  # cancelled since: no successor is started
+            return
+        # Successors are claimed and sent a batch at a time (one PutEvents and one
+        # SendMessageBatch per batch): workers start on the first while the rest are claimed.
+        successors = sorted(task.get("successors", []))
+        claim = lambda successor: _count_and_claim(store, job, successor, done=task_id,  # noqa: E731
+                                                   trigger=event.event_id)
         for start in range(0, len(successors), SEND_BATCH):
             batch = successors[start:start + SEND_BATCH]
             claimed = [claim(batch[0])] if len(batch) == 1 else list(pool.map(claim, batch))
