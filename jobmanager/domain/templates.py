@@ -1,6 +1,12 @@
 """Placeholders in instructions and command argv: ``{input.topic}``, ``{input}``,
 ``{tasks.research.output}``. Anything else in braces (JSON in a prompt, say) is left
-alone. A placeholder that names nothing is an error naming it — never an empty string."""
+alone. A placeholder that names nothing is an error naming it — never an empty string.
+
+A path segment starts with a letter or a digit: ``{input.__class__}`` or
+``{input._x}`` (attribute or dunder access, in ``str.format`` terms) is not a
+placeholder but a malformed one, refused when a definition is saved and again when one
+stored earlier is rendered. Values are looked up in the JSON data only, never as
+attributes."""
 
 from __future__ import annotations
 
@@ -11,18 +17,20 @@ from typing import Any
 
 from .errors import TaskExecutionError
 
-PLACEHOLDER_RE = re.compile(r"\{(input(?:\.[A-Za-z0-9_-]+)*|tasks\.[A-Za-z0-9_-]+\.output(?:\.[A-Za-z0-9_-]+)*)\}")
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+PLACEHOLDER_RE = re.compile(rf"\{{(input(?:\.{_SEGMENT})*|tasks\.{_SEGMENT}\.output(?:\.{_SEGMENT})*)\}}")
 
 
 class MissingPlaceholder(TaskExecutionError):
     code = "template_error"
 
-    def __init__(self, placeholder: str, reason: str) -> None:
+    def __init__(self, placeholder: str, reason: str, *, braced: bool = False) -> None:
+        shown = placeholder if braced else f"{{{placeholder}}}"
         super().__init__(
-            f"template placeholder {{{placeholder}}} {reason}",
+            f"template placeholder {shown} {reason}",
             retryable=False,
             kind="template",
-            details={"placeholder": placeholder},
+            details={"placeholder": placeholder.removeprefix("{").removesuffix("}")},
         )
 
 
@@ -62,6 +70,8 @@ def resolve(placeholder: str, *, task_input: Mapping[str, Any], upstream: Mappin
 def render(template: str, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
     """Fill every placeholder. Values are inserted once and never re-scanned, so an
     input containing ``{tasks.x.output}`` cannot inject another task's output."""
+    if bad := malformed_placeholders(template):  # a definition stored before they were refused
+        raise MissingPlaceholder(bad[0], f"is malformed ({PLACEHOLDER_HELP})", braced=True)
     return PLACEHOLDER_RE.sub(lambda m: resolve(m.group(1), task_input=task_input, upstream=upstream), template)
 
 
@@ -76,6 +86,10 @@ def malformed_placeholders(template: str) -> list[str]:
     would reach the prompt or the argv silently, so definitions with them are refused."""
     return [m.group(0) for m in _LOOKS_LIKE_PLACEHOLDER.finditer(template)
             if not PLACEHOLDER_RE.fullmatch(m.group(0))]
+
+
+PLACEHOLDER_HELP = ("use {input}, {input.key}, {input.key.0}, {tasks.<taskId>.output} or "
+                    "{tasks.<taskId>.output.key}; keys start with a letter or digit")
 
 
 def placeholders(template: str) -> list[str]:
