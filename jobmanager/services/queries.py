@@ -6,19 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from jobmanager.domain.errors import NotFound, ValidationFailed
-from jobmanager.domain.model import JobStatus
+from jobmanager.domain.model import JobStatus, budget_reached
 from jobmanager.store.codec import Page
 from jobmanager.store.events_table import EventStore, get_event_store
 
 MAX_PAGE = 100
 MAX_TASK_PAGE = 1000
 
-_JOB_FIELDS = ("jobId", "name", "status", "createdAt", "updatedAt", "finishedAt", "taskCount", "metadata")
+_JOB_FIELDS = ("jobId", "name", "status", "createdAt", "updatedAt", "finishedAt", "taskCount", "metadata",
+               "maxBudgetUsd")
 _TASK_FIELDS = (
     "taskId", "taskDefinition", "status", "attempt", "maxAttempts", "dependsOn", "requestId", "createdAt",
     "queuedAt", "startedAt", "finishedAt", "lastHeartbeatAt", "workerId", "input", "inputRef", "output",
     "outputRef", "outputSize", "artifacts", "error", "costUsd", "usage", "numTurns", "durationMs", "model",
-    "exitCode", "skippedReason",
+    "exitCode", "skippedReason", "transcriptRef", "logRef",
 )
 
 
@@ -31,6 +32,8 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "cancelled": job.get("cancelledCount", 0),
     }
     view["costUsd"] = job.get("costUsd", 0)
+    if "maxBudgetUsd" in job:
+        view["budgetReached"] = budget_reached(job)
     return view
 
 
