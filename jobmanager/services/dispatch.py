@@ -316,7 +316,7 @@ def skip_over_budget(store: EventStore, job: dict[str, Any], item: dict[str, Any
               f"${float(job['maxBudgetUsd']):.4f}; no new agent task is started")
     event_id = new_ulid()
     try:
-        skipped = store.update_task(
+        store.update_task(
             job["jobId"], item["taskId"],
             set_fields={"status": "skipped", "skippedReason": reason, "finishedAt": now_iso(),
                         "lastEventId": event_id, "lastTrigger": trigger},
@@ -324,6 +324,7 @@ def skip_over_budget(store: EventStore, job: dict[str, Any], item: dict[str, Any
             values={":p": "pending", ":zero": 0},
             add_to_job={"skippedCount": 1},
         )
+        skipped = store.get_task(job["jobId"], item["taskId"])  # (a transaction returns no item)
     except ConditionFailed as exc:
         skipped = exc.item
         # Only the trigger that skipped it repeats the announcement (a redelivery).
