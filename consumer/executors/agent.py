@@ -37,6 +37,9 @@ STDERR_LINES = 40
 # One line of the CLI's stream-json (a message, a tool result) may not exceed this: the
 # SDK would otherwise buffer without bound. The task fails, clearly, and the worker lives.
 MAX_MESSAGE_BYTES = 1024 * 1024
+# A filled-in prompt past this is refused before any session starts (~100k tokens of
+# prose: upstream outputs in S3 can be far larger than any model's context).
+MAX_PROMPT_CHARS = 400_000
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -45,6 +48,11 @@ def build_prompt(definition: TaskDefinition, *, task_input: dict[str, Any], upst
     """Tag + rendered instructions. A placeholder naming nothing raises (never blank)."""
     instructions = render(definition.instructions, task_input=task_input, upstream=upstream)
     prompt = "\n\n".join(part for part in (definition.tag.strip(), instructions.strip()) if part)
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise TaskExecutionError(
+            f"the prompt of task definition '{definition.name}' is {len(prompt)} characters once filled in, over "
+            f"the {MAX_PROMPT_CHARS}-character limit: pass large inputs or upstream outputs as files instead",
+            retryable=False, kind="prompt_too_large")
     if not prompt:
         raise TaskExecutionError(f"task definition '{definition.name}' has no instructions", retryable=False,
                                  kind="definition")

@@ -34,10 +34,14 @@ class MissingPlaceholder(TaskExecutionError):
         )
 
 
+# C0 control characters other than tab, newline and carriage return, and DEL: a value
+# carrying them (a NUL, a terminal escape) reaches a prompt or an argv without them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _CONTROL.sub("", text)
 
 
 def _walk(value: Any, path: list[str], placeholder: str) -> Any:
@@ -69,7 +73,8 @@ def resolve(placeholder: str, *, task_input: Mapping[str, Any], upstream: Mappin
 
 def render(template: str, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
     """Fill every placeholder. Values are inserted once and never re-scanned, so an
-    input containing ``{tasks.x.output}`` cannot inject another task's output."""
+    input containing ``{tasks.x.output}`` cannot inject another task's output; control
+    characters in values are dropped."""
     if bad := malformed_placeholders(template):  # a definition stored before they were refused
         raise MissingPlaceholder(bad[0], f"is malformed ({PLACEHOLDER_HELP})", braced=True)
     return PLACEHOLDER_RE.sub(lambda m: resolve(m.group(1), task_input=task_input, upstream=upstream), template)

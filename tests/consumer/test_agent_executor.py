@@ -142,6 +142,14 @@ def test_a_missing_placeholder_fails_permanently_naming_it(make_run, claude_env)
     assert api.requests == []
 
 
+def test_an_oversized_prompt_is_refused_before_any_session():
+    with pytest.raises(TaskExecutionError) as caught:
+        build_prompt(WRITER, task_input={"topic": "t"}, upstream={"research": "x" * agent.MAX_PROMPT_CHARS})
+
+    assert (caught.value.retryable, caught.value.kind) == (False, "prompt_too_large")
+    assert f"over the {agent.MAX_PROMPT_CHARS}-character limit" in caught.value.message
+
+
 def test_an_upstream_that_is_not_a_dependency_is_named_too():
     with pytest.raises(MissingPlaceholder) as caught:
         build_prompt(WRITER, task_input={"topic": "t"}, upstream={})

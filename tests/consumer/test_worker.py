@@ -424,3 +424,39 @@ def test_a_crashing_cli_and_an_oversized_line_fail_clearly_and_the_worker_lives_
     assert "too large" in too_big["error"]["message"] and len(json.dumps(too_big)) < 10_000
     assert events_for(stack, after)[-1]["data"]["output"] == "still here\n"
     assert "worker worker-under-test stopped" in worker.output
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_max_concurrent_claude_caps_agent_sessions_not_slots(stack, cap):
+    # Given a worker with 3 slots, 3 agent tasks whose (fake) CLI sessions each last a second,
+    # and MAX_CONCURRENT_CLAUDE=cap
+    cli = claude_cli.install(stack["tmp"] / "fake-claude")
+    log = stack["tmp"] / "sessions.log"
+    name = define(f"agent-capped-{cap}", kind=DefinitionKind.AGENT, instructions="Hi.")
+    bodies = [send(stack, name, task_id=f"t{n}") for n in range(3)]
+    env = {**stack["env"], "ANTHROPIC_API_KEY": FAKE_KEY, "CLAUDE_CLI_PATH": str(cli), "FAKE_CLI_MODE": "slow",
+           "FAKE_CLI_LOG": str(log), "MAX_CONCURRENT_CLAUDE": str(cap)}
+
+    # When the worker runs them
+    worker = WorkerProcess(env, "--burst", "--concurrency", "3", "--queue-url", stack["queue_url"])
+    assert worker.wait() == 0, worker.output
+
+    # Then all three completed, and never more than `cap` sessions were open at once
+    assert [events_for(stack, b)[-1]["eventType"] for b in bodies] == ["Task Completed"] * 3
+    open_sessions, most = 0, 0
+    for line in log.read_text().split("\n")[:-1]:
+        open_sessions += 1 if line.startswith("start") else -1
+        most = max(most, open_sessions)
+    assert most == cap
+
+
+def test_files_are_deleted_locally_after_upload_when_configured(stack):
+    name = define("cmd-delete-after", command=("python", "-c", "open('kept-in-s3.txt', 'w').write('data')"))
+    body = send(stack, name)
+
+    run_burst(stack, env={**stack["env"], "DELETE_FILES_AFTER_UPLOAD": "true"})
+
+    [artifact] = events_for(stack, body)[-1]["data"]["artifacts"]
+    assert artifacts.get_text(artifact) == "data"
+    work_dir = stack["work_root"] / body["jobId"] / "a" / "attempt-1"
+    assert not work_dir.exists() and not work_dir.with_name("attempt-1.run").exists()

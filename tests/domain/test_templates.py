@@ -50,3 +50,9 @@ def test_a_stored_template_with_attribute_access_fails_at_render_naming_it(templ
     bad = template[template.index("{"):]
     assert info.value.message.startswith(f"template placeholder {bad} is malformed")
     assert (info.value.retryable, info.value.kind, info.value.details) == (False, "template", {"placeholder": bad[1:-1]})
+
+
+def test_control_characters_in_values_are_dropped_but_text_layout_kept():
+    value = "a\x00b\x1b[31mred\x7f\tc\nd\r\n"
+    assert render("<{input.v}>", task_input={"v": value}, upstream={}) == "<ab[31mred\tc\nd\r\n>"
+    assert render("{tasks.u.output}", task_input={}, upstream={"u": "x\x07y"}) == "xy"

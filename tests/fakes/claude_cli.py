@@ -11,7 +11,9 @@ Its behaviour comes from ``FAKE_CLI_MODE``:
   goes to ``FAKE_CLI_PIDFILE``, when set);
 - ``crash``: write to stderr and exit 3 mid-session;
 - ``huge``: answer with one ``FAKE_CLI_LINE_BYTES`` (default 2 MB) line;
-- ``garbled``: write a line that starts like JSON and isn't.
+- ``garbled``: write a line that starts like JSON and isn't;
+- ``slow``: like ``ok``, but first append ``start <pid>`` to ``FAKE_CLI_LOG``, wait a
+  second, and append ``end <pid>`` (to see how many sessions overlap).
 
 ``install(path)`` writes it as an executable whose interpreter is this Python.
 """
@@ -75,6 +77,12 @@ def main() -> None:
             sys.stdout.write('{"type": "assistant", "message": {oops\n')
             sys.stdout.flush()
         else:
+            if mode == "slow":
+                with open(os.environ["FAKE_CLI_LOG"], "a") as log:
+                    log.write(f"start {os.getpid()}\n")
+                time.sleep(1)
+                with open(os.environ["FAKE_CLI_LOG"], "a") as log:
+                    log.write(f"end {os.getpid()}\n")
             _send({"type": "brand_new_kind_of_message", "detail": {"from": "a newer CLI"}})
             _send(_assistant("fake answer"))
             _send(_result("fake answer"))
