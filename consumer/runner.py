@@ -24,6 +24,7 @@ from jobmanager.store.task_definitions import get_task_definition_store
 
 from . import results
 from .child import Child
+from .credentials import require_credentials
 from .delivery import Delivery, Heartbeat, Outcome, backoff_seconds, effective_attempt
 from .errors import classify
 from .task import TaskResult, TaskRun, fresh_dirs, task_dirs
@@ -96,6 +97,8 @@ class TaskRunner:
                 raise TaskExecutionError(f"unknown task definition '{body['taskDefinition']}'", retryable=False,
                                          kind="definition")
             max_attempts = min(definition.max_attempts, cfg.max_message_retries)
+            if definition.kind is DefinitionKind.AGENT:
+                require_credentials()  # before any S3 read or fork: fails in milliseconds
             run = self._prepare(body, definition, attempt)
         except Exception as exc:
             return self._failed(delivery, attempt, max_attempts, classify(exc), started, {})

@@ -26,12 +26,12 @@ from jobmanager.domain.model import TaskDefinition
 from jobmanager.domain.redaction import redact
 from jobmanager.domain.templates import render
 
+from ..credentials import CREDENTIAL_VARS, require_credentials
 from ..errors import classify, classify_status, classify_text
 from ..task import TaskResult, TaskRun
 
 log = logging.getLogger(__name__)
 
-CREDENTIAL_VARS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 PASSTHROUGH_VARS = ("ANTHROPIC_BASE_URL", *CREDENTIAL_VARS)
 STDERR_LINES = 40
 # One line of the CLI's stream-json (a message, a tool result) may not exceed this: the
@@ -57,15 +57,6 @@ def build_prompt(definition: TaskDefinition, *, task_input: dict[str, Any], upst
         raise TaskExecutionError(f"task definition '{definition.name}' has no instructions", retryable=False,
                                  kind="definition")
     return prompt
-
-
-def require_credentials() -> None:
-    if not any(os.environ.get(name) for name in CREDENTIAL_VARS):
-        raise TaskExecutionError(
-            "no Claude credentials: set ANTHROPIC_API_KEY (an API key) or CLAUDE_CODE_OAUTH_TOKEN "
-            "(from `claude setup-token`) in the worker's environment",
-            retryable=False, kind="auth",
-        )
 
 
 def permission_mode(requested: str | None = None) -> str:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import signal
-import time
 
 import pytest
 
@@ -117,14 +116,12 @@ def test_missing_credentials_fail_at_once_without_retry(make_run, monkeypatch):
     run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
     with FakeAnthropicAPI([text("never")]) as api:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-        started = time.monotonic()
 
         # When the agent task runs
         with pytest.raises(TaskExecutionError) as caught:
             run_agent(run)
 
     # Then it fails immediately, permanently, saying what to set — and calls nobody
-    assert time.monotonic() - started < 1
     assert (caught.value.retryable, caught.value.kind) == (False, "auth")
     assert "ANTHROPIC_API_KEY" in caught.value.message and "CLAUDE_CODE_OAUTH_TOKEN" in caught.value.message
     assert api.requests == []

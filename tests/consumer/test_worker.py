@@ -368,7 +368,9 @@ def test_no_credentials_fail_the_agent_task_at_once_naming_the_variables(stack):
     with FakeAnthropicAPI([text("never")]) as api:
         run_burst(stack, env={**env, "ANTHROPIC_BASE_URL": api.url})
 
-    (failed,) = [e for e in events_for(stack, body) if e["eventType"] == "Task Failed"]
+    # (the worker checks before it reads inputs or forks a task process: no Task Started)
+    [failed] = events_for(stack, body)
+    assert failed["eventType"] == "Task Failed"
     error_ = failed["data"]["error"]
     assert (error_["kind"], error_["retryable"], failed["data"]["willRetry"]) == ("auth", False, False)
     assert "set ANTHROPIC_API_KEY" in error_["message"] and "CLAUDE_CODE_OAUTH_TOKEN" in error_["message"]
