@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from jobmanager.domain.model import TaskSpec
+from jobmanager.domain.model import PERMISSION_MODES, TaskSpec
 
 
 class StrictInput(serializers.Serializer):
@@ -44,6 +44,8 @@ class CreateJobInput(StrictInput):
     name = serializers.CharField(max_length=200)
     tasks = TaskInput(many=True, allow_empty=False, max_length=1000)
     metadata = serializers.DictField(required=False, default=dict)
+    maxBudgetUsd = serializers.FloatField(min_value=0.0001, max_value=100000, required=False, allow_null=True,
+                                          default=None)
 
 
 class AddTasksInput(StrictInput):
@@ -84,3 +86,6 @@ class TaskDefinitionInput(StrictInput):
     retryBackoffSeconds = serializers.FloatField(min_value=0, max_value=900, required=False, allow_null=True,
                                                  default=None)
     command = serializers.ListField(child=serializers.CharField(max_length=10000), default=list, max_length=200)
+    maxBudgetUsd = serializers.FloatField(min_value=0.0001, max_value=100000, required=False, allow_null=True,
+                                          default=None)
+    permissionMode = serializers.ChoiceField(choices=PERMISSION_MODES, required=False, allow_null=True, default=None)

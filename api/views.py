@@ -32,6 +32,7 @@ class JobListCreateView(APIView):
             name=data["name"],
             tasks=s.task_specs(data["tasks"]),
             metadata=data["metadata"],
+            max_budget_usd=data["maxBudgetUsd"],
             idempotency_key=request.headers.get("Idempotency-Key") or None,
             source=Source.API,
         )

@@ -3,9 +3,10 @@
 Children are forked from a multiprocessing "forkserver" that has already imported the
 executors (and the Claude Agent SDK), so starting one costs a fork, not a fresh
 interpreter importing Django. The child becomes the leader of its own session and
-process group (``os.setsid``), so the worker can kill it *and everything it started*
-(a command's subprocesses, the Claude Code CLI and its tools) with one ``killpg`` —
-and a Ctrl-C in the worker's terminal doesn't reach running tasks (warm shutdown).
+process group (``os.setsid``), so a Ctrl-C in the worker's terminal doesn't reach
+running tasks (warm shutdown), and a child subreaper, so that the worker can end it *and
+everything it started* — a command's subprocesses, the Claude Code CLI and the tool
+processes the CLI starts in sessions of their own (see ``processes``).
 
 The child talks back over a one-way pipe: ``("progress", {...})`` any number of times,
 then exactly one ``("ok", TaskResult)`` or ``("error", {message, kind, retryable, details})``.
@@ -23,6 +24,7 @@ from typing import Any
 
 from .errors import classify
 from .executors import execute
+from .processes import become_subreaper, end_tree
 from .task import TaskRun
 
 PRELOAD = ["consumer.child", "consumer.executors.command", "consumer.executors.agent"]
@@ -47,6 +49,7 @@ def mp_context() -> ForkServerContext:
 
 def child_main(run: TaskRun, conn: Connection) -> None:
     os.setsid()
+    become_subreaper()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in _WORKER_ONLY_SECRETS:
@@ -60,6 +63,8 @@ def child_main(run: TaskRun, conn: Connection) -> None:
                              "details": _plain(error.details)}))
     finally:
         conn.close()
+        # Nothing a task started outlives it (a tool's background job, a detached shell).
+        end_tree(os.getpid(), grace=0, include_root=False)
 
 
 def _plain(details: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +85,15 @@ class Child:
     def pid(self) -> int | None:
         return self.process.pid
 
-    def kill(self) -> None:
-        """SIGKILL the child's process group (the child and all it spawned)."""
+    def kill(self, *, grace: float = 0) -> None:
+        """End the child and every process below it: SIGTERM, up to ``grace`` seconds to
+        exit (the CLI can stop its tools), then SIGKILL."""
         pid = self.process.pid
         if pid is None:
             return
-        # No such group: the child exited and took its group with it, or never got to setsid.
+        if self.process.exitcode is None:  # once reaped, its pid may be someone else's
+            end_tree(pid, grace=grace)
+        # What shares its group without being below it (a double fork before the subreaper).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, AttributeError, ValueError):

@@ -113,6 +113,12 @@ def _classify_sdk(exc: Exception) -> TaskExecutionError | None:
     if isinstance(exc, CLIConnectionError):
         return classify_text(f"Claude Code CLI connection failed: {exc}", default_retryable=True,
                              default_kind="cli_connection")
+    if isinstance(exc, CLIJSONDecodeError) and "exceeded maximum buffer size" in exc.line:
+        # A message (a tool result, an output) too large for the stream: the same prompt
+        # would most likely produce it again.
+        return _error(f"a message from the Claude Code CLI was too large: {exc.line}; keep tool output and "
+                      "answers smaller (write large results to files: they become artifacts)",
+                      retryable=False, kind="message_too_large")
     if isinstance(exc, CLIJSONDecodeError | MessageParseError):
         return _error(f"unreadable output from the Claude Code CLI: {exc}", retryable=True, kind="cli_protocol")
     if isinstance(exc, ClaudeSDKError):

@@ -18,20 +18,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .processes import descendants
+
 log = logging.getLogger(__name__)
 
 
 def rss_bytes(pid: int | None = None) -> int:
     """Resident memory of ``pid`` and its descendants (the task processes), from /proc."""
     pid = pid or os.getpid()
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
+    total = 0
+    for current in (pid, *descendants(pid)):
         try:
             status = Path(f"/proc/{current}/status").read_text()
             total += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(c) for c in (task / "children").read_text().split())
         except (OSError, StopIteration, ValueError):
             continue  # gone meanwhile, a kernel thread, or no /proc (not Linux): count what we can
     return total

@@ -62,26 +62,29 @@ def output_fields(run: TaskRun, output: str) -> dict[str, Any]:
     return {"outputRef": pointer, "outputSize": len(data)}
 
 
-def upload_transcript(run: TaskRun) -> dict[str, Any] | None:
-    path = run.transcript_file
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    text = redact(path.read_text(encoding="utf-8", errors="replace"))
-    return artifacts.put_bytes(result_key(run, "transcript.jsonl"), text.encode("utf-8"),
-                               content_type="application/x-ndjson")
+def run_files(run: TaskRun) -> dict[str, Any]:
+    """The attempt's transcript (agent messages) and log, redacted, as ``transcriptRef``
+    and ``logRef`` pointers (whichever exist)."""
+    refs: dict[str, Any] = {}
+    for field, path, name, content_type in (
+            ("transcriptRef", run.transcript_file, "transcript.jsonl", "application/x-ndjson"),
+            ("logRef", run.log_file, "task.log", "text/plain; charset=utf-8")):
+        if path.is_file() and path.stat().st_size:
+            text = redact(path.read_text(encoding="utf-8", errors="replace"))
+            refs[field] = artifacts.put_bytes(result_key(run, name), text.encode("utf-8"), content_type=content_type)
+    return refs
 
 
 def completion_data(run: TaskRun, result: TaskResult) -> dict[str, Any]:
-    data: dict[str, Any] = {**output_fields(run, result.output)}
+    # An agent that read its environment must not publish the worker's credentials.
+    data: dict[str, Any] = {**output_fields(run, redact(result.output, patterns=False))}
     if result.exit_code is not None:
         data["exitCode"] = result.exit_code
     for key, value in (("costUsd", result.cost_usd), ("usage", result.usage), ("numTurns", result.num_turns),
                        ("model", result.model), ("agentDurationMs", result.agent_duration_ms)):
         if value is not None:
             data[key] = value
-    transcript = upload_transcript(run)
-    if transcript:
-        data["transcriptRef"] = transcript
+    data.update(run_files(run))
     return data
 
 

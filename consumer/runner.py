@@ -26,6 +26,7 @@ from jobmanager.store.task_definitions import get_task_definition_store
 
 from . import results
 from .child import Child
+from .credentials import require_credentials
 from .delivery import Delivery, Heartbeat, Outcome, backoff_seconds, effective_attempt
 from .errors import classify
 from .task import TaskResult, TaskRun, fresh_dirs, task_dirs
@@ -94,6 +95,8 @@ class TaskRunner:
                 raise TaskExecutionError(f"unknown task definition '{body['taskDefinition']}'", retryable=False,
                                          kind="definition")
             max_attempts = min(definition.max_attempts, cfg.max_message_retries)
+            if definition.kind is DefinitionKind.AGENT:
+                require_credentials()  # before any S3 read or fork: fails in milliseconds
             run = self._prepare(body, definition, attempt)
         except Exception as exc:
             return self._failed(delivery, attempt, max_attempts, classify(exc), started, {})
@@ -148,9 +151,12 @@ class TaskRunner:
         if definition.kind is DefinitionKind.AGENT:
             timeout = min(timeout, cfg.claude_timeout)
         work_dir, run_dir = task_dirs(cfg.work_root, body["jobId"], body["taskId"], attempt)
+        budget = body.get("budgetUsd")
         run = TaskRun(job_id=body["jobId"], task_id=body["taskId"], request_id=body["requestId"], attempt=attempt,
                       definition=definition, task_input=task_input, upstream=upstream, work_dir=work_dir,
-                      run_dir=run_dir, default_model=cfg.claude_model, timeout=timeout)
+                      run_dir=run_dir, default_model=cfg.claude_model, timeout=timeout,
+                      inactivity_timeout=cfg.claude_inactivity_timeout,
+                      budget_usd=float(budget) if isinstance(budget, int | float) else None)
         fresh_dirs(run)
         return run
 
@@ -191,7 +197,7 @@ class TaskRunner:
                     self._publish_quietly(delivery, EventType.TASK_PROGRESS, run.attempt, **progress)
                     progress, last_progress = None, now
                 if now >= deadline:
-                    child.kill()
+                    child.kill(grace=get_config().kill_grace_seconds)
                     return None, TaskExecutionError(
                         f"task exceeded its timeout of {timeout:g} s; its process group was killed",
                         retryable=True, kind="timeout")
@@ -207,7 +213,7 @@ class TaskRunner:
             child = delivery.child
             if child is not None:
                 with contextlib.suppress(ValueError):  # the child was closed meanwhile: it is gone anyway
-                    child.kill()
+                    child.kill(grace=get_config().kill_grace_seconds)
             log.info("job %s cancelled: task %s killed", run.job_id, run.task_id)
             return
         self._change_visibility(delivery, get_config().visibility_extension_amount)
@@ -308,9 +314,7 @@ class TaskRunner:
             uploaded = results.upload_artifacts(run)
             if uploaded:
                 extra.update(results.artifacts_field(run, uploaded))
-            transcript = results.upload_transcript(run)
-            if transcript:
-                extra["transcriptRef"] = transcript
+            extra.update(results.run_files(run))
         except Exception as exc:
             log.warning("could not upload artifacts of failed task %s/%s: %s", run.job_id, run.task_id, exc)
         return extra

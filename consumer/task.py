@@ -33,6 +33,8 @@ class TaskRun:
     run_dir: Path  # scratch beside work_dir (context file, captured streams, transcript): never uploaded
     default_model: str = ""
     timeout: float | None = None
+    inactivity_timeout: float | None = None  # agent tasks: no message from the CLI for this long
+    budget_usd: float | None = None  # what is left of the job's maxBudgetUsd, when it has one
 
     @property
     def context_file(self) -> Path:
@@ -49,6 +51,11 @@ class TaskRun:
     @property
     def transcript_file(self) -> Path:
         return self.run_dir / "transcript.jsonl"
+
+    @property
+    def log_file(self) -> Path:
+        """The attempt's own log (session start, tools, result or error), uploaded to S3."""
+        return self.run_dir / "task.log"
 
 
 @dataclass(kw_only=True)

@@ -73,6 +73,9 @@ class Config:
     max_concurrent_claude: int
     default_timeout: float
     delete_files_after_upload: bool
+    claude_cli_path: str  # empty: the CLI bundled with claude-agent-sdk
+    claude_inactivity_timeout: float  # no message from the CLI for this long: the session is stuck
+    kill_grace_seconds: float  # SIGTERM → SIGKILL, when a task is cancelled or times out
     work_root: Path
     worker_id: str
     # payload limits
@@ -121,6 +124,9 @@ def get_config() -> Config:
         max_concurrent_claude=_int("MAX_CONCURRENT_CLAUDE", default=3),
         default_timeout=_millis_as_seconds("DEFAULT_TIMEOUT", 120.0),
         delete_files_after_upload=_env("DELETE_FILES_AFTER_UPLOAD", default="false").lower() == "true",
+        claude_cli_path=_env("CLAUDE_CLI_PATH"),
+        claude_inactivity_timeout=_millis_as_seconds("CLAUDE_INACTIVITY_TIMEOUT", 180.0),
+        kill_grace_seconds=_millis_as_seconds("KILL_GRACE_PERIOD", 5.0),
         work_root=Path(_env("WORK_ROOT", default=str(BASE_DIR / ".local" / "work"))),
         worker_id=_env("WORKER_ID", default=f"{socket.gethostname()}:{os.getpid()}"),
         # Capped: an inline output rides in Task Completed, which must stay under the bus's 256 KB.

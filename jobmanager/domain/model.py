@@ -42,6 +42,8 @@ class JobStatus(StrEnum):
 
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFINITION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# The Claude Code CLI's modes that need nobody at a prompt ("default" would ask, and wait).
+PERMISSION_MODES = ("bypassPermissions", "dontAsk", "acceptEdits", "plan")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class TaskDefinition:
     # worker's --retry-backoff.
     retry_backoff_seconds: float | None = None
     command: tuple[str, ...] = ()
+    max_budget_usd: float | None = None  # agent: the CLI stops a session that would spend more
+    permission_mode: str | None = None  # agent: None = the worker's headless default
     version: int = 0
     updated_at: str | None = None
 
@@ -94,6 +98,8 @@ class TaskDefinition:
             "maxAttempts": self.max_attempts,
             "retryBackoffSeconds": self.retry_backoff_seconds,
             "command": list(self.command),
+            "maxBudgetUsd": self.max_budget_usd,
+            "permissionMode": self.permission_mode,
             "version": self.version,
             "updatedAt": self.updated_at,
         }
@@ -115,6 +121,20 @@ class TaskDefinition:
             retry_backoff_seconds=None if data.get("retryBackoffSeconds") is None
             else float(data["retryBackoffSeconds"]),
             command=tuple(data.get("command") or ()),
+            max_budget_usd=float(data["maxBudgetUsd"]) if data.get("maxBudgetUsd") is not None else None,
+            permission_mode=data.get("permissionMode") or None,
             version=int(data.get("version") or 0),
             updated_at=data.get("updatedAt"),
         )
+
+
+def budget_reached(job: dict[str, Any]) -> bool:
+    """A job with a ``maxBudgetUsd`` whose agent tasks have cost that much: it starts no
+    new agent task."""
+    limit = job.get("maxBudgetUsd")
+    return limit is not None and float(job.get("costUsd") or 0) >= float(limit)
+
+
+def budget_left(job: dict[str, Any]) -> float | None:
+    limit = job.get("maxBudgetUsd")
+    return None if limit is None else max(0.0, float(limit) - float(job.get("costUsd") or 0))

@@ -41,11 +41,16 @@ def _secret_values() -> list[str]:
     return [v for name in SECRET_ENV_VARS if len(v := os.environ.get(name, "")) >= 6]
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, patterns: bool = True) -> str:
+    """Cut out the process's secret values and, with ``patterns``, anything shaped like a
+    credential. A task's output gets the values only: "max_tokens: 100" in an answer is
+    content, not a secret."""
     if not text:
         return text
     for value in _secret_values():
         text = text.replace(value, REDACTED)
+    if not patterns:
+        return text
     for pattern in _PATTERNS:
         if pattern.groups >= 3:
             text = pattern.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)

@@ -1,6 +1,12 @@
 """Placeholders in instructions and command argv: ``{input.topic}``, ``{input}``,
 ``{tasks.research.output}``. Anything else in braces (JSON in a prompt, say) is left
-alone. A placeholder that names nothing is an error naming it — never an empty string."""
+alone. A placeholder that names nothing is an error naming it — never an empty string.
+
+A path segment starts with a letter or a digit: ``{input.__class__}`` or
+``{input._x}`` (attribute or dunder access, in ``str.format`` terms) is not a
+placeholder but a malformed one, refused when a definition is saved and again when one
+stored earlier is rendered. Values are looked up in the JSON data only, never as
+attributes."""
 
 from __future__ import annotations
 
@@ -14,25 +20,31 @@ from .errors import TaskExecutionError
 if TYPE_CHECKING:
     from .model import TaskDefinition
 
-PLACEHOLDER_RE = re.compile(r"\{(input(?:\.[A-Za-z0-9_-]+)*|tasks\.[A-Za-z0-9_-]+\.output(?:\.[A-Za-z0-9_-]+)*)\}")
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+PLACEHOLDER_RE = re.compile(rf"\{{(input(?:\.{_SEGMENT})*|tasks\.{_SEGMENT}\.output(?:\.{_SEGMENT})*)\}}")
 
 
 class MissingPlaceholder(TaskExecutionError):
     code = "template_error"
 
-    def __init__(self, placeholder: str, reason: str) -> None:
+    def __init__(self, placeholder: str, reason: str, *, braced: bool = False) -> None:
+        shown = placeholder if braced else f"{{{placeholder}}}"
         super().__init__(
-            f"template placeholder {{{placeholder}}} {reason}",
+            f"template placeholder {shown} {reason}",
             retryable=False,
             kind="template",
-            details={"placeholder": placeholder},
+            details={"placeholder": placeholder.removeprefix("{").removesuffix("}")},
         )
 
 
+# C0 control characters other than tab, newline and carriage return, and DEL: a value
+# carrying them (a NUL, a terminal escape) reaches a prompt or an argv without them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _CONTROL.sub("", text)
 
 
 def _walk(value: Any, path: list[str], placeholder: str) -> Any:
@@ -64,7 +76,10 @@ def resolve(placeholder: str, *, task_input: Mapping[str, Any], upstream: Mappin
 
 def render(template: str, *, task_input: Mapping[str, Any], upstream: Mapping[str, Any]) -> str:
     """Fill every placeholder. Values are inserted once and never re-scanned, so an
-    input containing ``{tasks.x.output}`` cannot inject another task's output."""
+    input containing ``{tasks.x.output}`` cannot inject another task's output; control
+    characters in values are dropped."""
+    if bad := malformed_placeholders(template):  # a definition stored before they were refused
+        raise MissingPlaceholder(bad[0], f"is malformed ({PLACEHOLDER_HELP})", braced=True)
     return PLACEHOLDER_RE.sub(lambda m: resolve(m.group(1), task_input=task_input, upstream=upstream), template)
 
 
@@ -81,6 +96,14 @@ def malformed_placeholders(template: str) -> list[str]:
             if not PLACEHOLDER_RE.fullmatch(m.group(0))]
 
 
+# A filled-in prompt past this is refused before any session starts (~100k tokens of
+# prose: upstream outputs in S3 can be far larger than any model's context).
+MAX_PROMPT_CHARS = 400_000
+
+PLACEHOLDER_HELP = ("use {input}, {input.key}, {input.key.0}, {tasks.<taskId>.output} or "
+                    "{tasks.<taskId>.output.key}; keys start with a letter or digit")
+
+
 def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER_RE.finditer(template)]
 
@@ -90,6 +113,11 @@ def build_prompt(definition: TaskDefinition, *, task_input: Mapping[str, Any], u
     dashboard previews it). A placeholder naming nothing raises (never blank)."""
     instructions = render(definition.instructions, task_input=task_input, upstream=upstream)
     prompt = "\n\n".join(part for part in (definition.tag.strip(), instructions.strip()) if part)
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise TaskExecutionError(
+            f"the prompt of task definition '{definition.name}' is {len(prompt)} characters once filled in, over "
+            f"the {MAX_PROMPT_CHARS}-character limit: pass large inputs or upstream outputs as files instead",
+            retryable=False, kind="prompt_too_large")
     if not prompt:
         raise TaskExecutionError(f"task definition '{definition.name}' has no instructions", retryable=False,
                                  kind="definition")

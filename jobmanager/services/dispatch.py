@@ -27,6 +27,7 @@ from jobmanager.aws import artifacts, bus, queue
 from jobmanager.config import get_config
 from jobmanager.domain.events import Event, EventType, Source, new_event
 from jobmanager.domain.ids import new_ulid, now_iso
+from jobmanager.domain.model import DefinitionKind, budget_left, budget_reached
 from jobmanager.store import keys
 from jobmanager.store.events_table import ConditionFailed, EventStore, get_event_store
 
@@ -82,13 +83,15 @@ def task_message(job: dict[str, Any], task: dict[str, Any], upstream: dict[str, 
             dep: {k: v for k, v in item.items() if k in ("output", "outputRef")} for dep, item in upstream.items()
         },
     }
+    if (left := budget_left(job)) is not None:  # the session itself stops there too
+        body["budgetUsd"] = left
     if "inputRef" in task:
         body["inputRef"] = task["inputRef"]
     else:
         body["input"] = task.get("input") or {}
     if len(json.dumps(body)) > MESSAGE_INLINE_LIMIT:
         key = artifacts.message_key(job["jobId"], task["taskId"], task["attempt"])
-        kept = ("jobId", "taskId", "tenantId", "requestId", "attempt", "maxAttempts", "taskDefinition")
+        kept = ("jobId", "taskId", "tenantId", "requestId", "attempt", "maxAttempts", "taskDefinition", "budgetUsd")
         body = {k: body[k] for k in kept} | {"payloadRef": artifacts.put_json(key, body)}
     return body
 
@@ -216,6 +219,8 @@ _RESULT_FIELDS = (
     "model",
     "exitCode",
     "workerId",
+    "transcriptRef",
+    "logRef",
 )
 
 
@@ -239,6 +244,9 @@ def claim_ready(store: EventStore, job: dict[str, Any], item: dict[str, Any], *,
     if _claimed_but_unsent(item, trigger):
         return item
     if item["status"] != "pending":
+        return None
+    if item.get("kind") == DefinitionKind.AGENT and budget_reached(job):
+        skip_over_budget(store, job, item, trigger=trigger)
         return None
     job_id, task_id = job["jobId"], item["taskId"]
     try:
@@ -316,6 +324,37 @@ def on_task_failed(event: Event, *, store: EventStore) -> None:
     maybe_finish_job(store, job_id, trigger=event.event_id)
 
 
+def skip_over_budget(store: EventStore, job: dict[str, Any], item: dict[str, Any], *, trigger: str) -> None:
+    """A ready agent task of a job that has spent its budget: skipped, saying so, and
+    everything downstream of it with it (command tasks elsewhere in the DAG still run)."""
+    reason = (f"job budget reached: ${float(job.get('costUsd') or 0):.4f} spent of its maxBudgetUsd "
+              f"${float(job['maxBudgetUsd']):.4f}; no new agent task is started")
+    event_id = new_ulid()
+    try:
+        store.update_task(
+            job["jobId"], item["taskId"],
+            set_fields={"status": "skipped", "skippedReason": reason, "finishedAt": now_iso(),
+                        "lastEventId": event_id, "lastTrigger": trigger},
+            condition="#st = :p AND remaining <= :zero",
+            values={":p": "pending", ":zero": 0},
+            add_to_job={"skippedCount": 1},
+        )
+        skipped = store.get_task(job["jobId"], item["taskId"])  # (a transaction returns no item)
+    except ConditionFailed as exc:
+        skipped = exc.item
+        # Only the trigger that skipped it repeats the announcement (a redelivery).
+        if not skipped or skipped.get("status") != "skipped" or skipped.get("lastTrigger") != trigger:
+            return
+        event_id = skipped["lastEventId"]
+    if not skipped:
+        return
+    log.info("dispatcher: %s/%s skipped: %s", job["jobId"], item["taskId"], reason)
+    bus.publish([_event(EventType.TASK_SKIPPED, job=job, task=skipped, event_id=event_id,
+                        data={"reason": reason, "taskDefinition": skipped.get("taskDefinition"),
+                              "budgetReached": True})])
+    skip_descendants(store, job, skipped, trigger=trigger)
+
+
 def skip_descendants(store: EventStore, job: dict[str, Any], failed: dict[str, Any], *, trigger: str) -> None:
     """Mark every pending task downstream of ``failed`` skipped, with the reason."""
     reason = f"upstream task '{failed['taskId']}' {failed['status']}"
@@ -391,6 +430,8 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
         "skipped": job.get("skippedCount", 0),
         "cancelled": job.get("cancelledCount", 0),
         "costUsd": job.get("costUsd", 0),
+        **({"maxBudgetUsd": job["maxBudgetUsd"], "budgetReached": budget_reached(job)}
+           if "maxBudgetUsd" in job else {}),
     }
 
 

@@ -46,13 +46,16 @@ def create_job(
     name: str,
     tasks: Sequence[TaskSpec],
     metadata: dict[str, Any] | None = None,
+    max_budget_usd: float | None = None,
     idempotency_key: str | None = None,
     source: str = Source.API,
     store: EventStore | None = None,
     definitions: TaskDefinitionStore | None = None,
 ) -> dict[str, Any]:
     """Validate the DAG, write the job, enqueue its root tasks. Returns the job view
-    plus ``queued`` (task ids sent) and ``replayed`` (an Idempotency-Key repeat)."""
+    plus ``queued`` (task ids sent) and ``replayed`` (an Idempotency-Key repeat).
+    ``max_budget_usd``: once the job's agent tasks have cost this much, no new agent
+    task is started (see ``dispatch.claim_ready``)."""
     store = store or get_event_store()
     definitions = definitions or get_task_definition_store()
     tasks = list(tasks)
@@ -69,8 +72,11 @@ def create_job(
     now = now_iso()
     ttl = event_ttl(time.time())
     job_id = new_ulid()
+    if max_budget_usd is not None and not max_budget_usd > 0:
+        raise ValidationFailed("maxBudgetUsd must be a positive number of US dollars",
+                               details={"field": "maxBudgetUsd"})
     if idempotency_key:
-        fingerprint = _fingerprint(name, tasks, metadata)
+        fingerprint = _fingerprint(name, tasks, metadata, max_budget_usd)
         holder = store.claim_idempotency_key(tenant_id, idempotency_key, job_id=job_id, fingerprint=fingerprint,
                                              ttl=ttl)
         if holder:
@@ -86,6 +92,8 @@ def create_job(
             job_id=job_id, tenant_id=tenant_id, name=name, tasks=tasks, order=order,
             definitions=known, metadata=metadata, now=now, ttl=ttl,
         )
+        if max_budget_usd is not None:
+            job["maxBudgetUsd"] = max_budget_usd
         store.put_new_job(job, items)
     except Exception:
         if idempotency_key:
@@ -102,10 +110,10 @@ def create_job(
     }
 
 
-def _fingerprint(name: str, tasks: list[TaskSpec], metadata: dict[str, Any]) -> str:
+def _fingerprint(name: str, tasks: list[TaskSpec], metadata: dict[str, Any], budget: float | None = None) -> str:
     """The request an Idempotency-Key was first used with (after redaction, as stored)."""
     canonical = json.dumps(
-        {"name": name, "metadata": metadata,
+        {"name": name, "metadata": metadata, **({"maxBudgetUsd": budget} if budget is not None else {}),
          "tasks": [[t.task_id, t.task_definition, t.input, list(t.depends_on)] for t in tasks]},
         sort_keys=True, separators=(",", ":"), ensure_ascii=True,
     )
@@ -194,6 +202,7 @@ def _build_job(*, job_id, tenant_id, name, tasks, order, definitions, metadata, 
             "taskId": task_id,
             "tenantId": tenant_id,
             "taskDefinition": task.task_definition,
+            "kind": str(definitions[task.task_definition].kind),  # the dispatcher's budget gate needs it
             "dependsOn": list(task.depends_on),
             "remaining": len(task.depends_on),
             "status": "pending",
@@ -304,4 +313,6 @@ def add_tasks(
         ]
     )
     dispatch.enqueue(store, job, ready)
+    # Over its budget, the job may have skipped every new task: then it is finished.
+    dispatch.maybe_finish_job(store, job_id, trigger=trigger)
     return {"jobId": job_id, "added": [i["taskId"] for i in items], "queued": [r["taskId"] for r in ready]}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from jobmanager.domain.errors import NotFound, ValidationFailed
-from jobmanager.domain.model import JobStatus
+from jobmanager.domain.model import JobStatus, budget_reached
 from jobmanager.store.codec import Page
 from jobmanager.store.events_table import EventStore, get_event_store
 
@@ -15,12 +15,13 @@ MAX_PAGE = 100
 JOB_ID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID (domain/ids.py)
 MAX_TASK_PAGE = 1000
 
-_JOB_FIELDS = ("jobId", "name", "status", "createdAt", "updatedAt", "finishedAt", "taskCount", "metadata")
+_JOB_FIELDS = ("jobId", "name", "status", "createdAt", "updatedAt", "finishedAt", "taskCount", "metadata",
+               "maxBudgetUsd")
 _TASK_FIELDS = (
     "taskId", "taskDefinition", "status", "attempt", "maxAttempts", "dependsOn", "requestId", "createdAt",
     "queuedAt", "startedAt", "finishedAt", "lastHeartbeatAt", "workerId", "input", "inputRef", "output",
     "outputRef", "outputSize", "artifacts", "error", "costUsd", "usage", "numTurns", "durationMs", "model",
-    "exitCode", "skippedReason",
+    "exitCode", "skippedReason", "transcriptRef", "logRef",
 )
 
 
@@ -33,6 +34,8 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
         "cancelled": job.get("cancelledCount", 0),
     }
     view["costUsd"] = job.get("costUsd", 0)
+    if "maxBudgetUsd" in job:
+        view["budgetReached"] = budget_reached(job)
     return view
 
 

@@ -10,7 +10,7 @@ from jobmanager.domain.errors import NotFound, ValidationFailed
 from jobmanager.domain.events import EventType, Source, new_event
 from jobmanager.domain.ids import now_iso
 from jobmanager.domain.model import DEFINITION_NAME_RE, DefinitionKind, TaskDefinition
-from jobmanager.domain.templates import PLACEHOLDER_RE, build_prompt, malformed_placeholders, render
+from jobmanager.domain.templates import PLACEHOLDER_HELP, PLACEHOLDER_RE, build_prompt, malformed_placeholders, render
 from jobmanager.domain.values import unstorable
 from jobmanager.store.events_table import EventStore, get_event_store
 from jobmanager.store.task_definitions import TaskDefinitionStore, get_task_definition_store
@@ -30,23 +30,24 @@ def build_definition(name: str, body: dict[str, Any]) -> TaskDefinition:
             errors["command"] = ["a command definition needs an argv list, e.g. [\"python\", \"tool.py\", \"{input.path}\"]"]
         elif PLACEHOLDER_RE.fullmatch(command[0]):
             errors["command"] = ["the program (argv[0]) cannot be a placeholder"]
+    bad: list[str] = []
     for field in ("instructions", "role", "tag"):
-        _check_placeholders(errors, field, [body.get(field) or ""])
-    _check_placeholders(errors, "command", [str(arg) for arg in body.get("command") or []])
+        bad += _check_placeholders(errors, field, [body.get(field) or ""])
+    bad += _check_placeholders(errors, "command", [str(arg) for arg in body.get("command") or []])
     for field, value in body.items():
         if problem := unstorable(value):
             errors.setdefault(field, []).append(problem)
     if errors:
-        raise ValidationFailed(f"invalid task definition '{name}'", details=errors)
+        why = f": malformed placeholder {bad[0]}" if bad else ""
+        raise ValidationFailed(f"invalid task definition '{name}'{why}", details=errors)
     return TaskDefinition.from_dict({**body, "name": name, "kind": kind, "updatedAt": now_iso()})
 
 
-def _check_placeholders(errors: dict[str, list[str]], field: str, texts: list[str]) -> None:
+def _check_placeholders(errors: dict[str, list[str]], field: str, texts: list[str]) -> list[str]:
     bad = [found for text in texts for found in malformed_placeholders(text)]
     if bad:
-        errors.setdefault(field, []).append(
-            f"malformed placeholder {bad[0]}: use {{input}}, {{input.key}}, {{input.key.0}} or "
-            "{tasks.<taskId>.output}, {tasks.<taskId>.output.key}")
+        errors.setdefault(field, []).append(f"malformed placeholder {bad[0]}: {PLACEHOLDER_HELP}")
+    return bad
 
 
 def put_task_definition(

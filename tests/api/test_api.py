@@ -196,11 +196,28 @@ def test_other_tenants_jobs_are_invisible(api):
     assert job_id not in [j["jobId"] for j in other.get("/jobs").json()["jobs"]]
 
 
-@pytest.mark.parametrize("bad", ["{input.x[0]}", "{input.x!r:>100}", "{tasks.a}", "{tasks.__class__}", "{input.x"])
+@pytest.mark.parametrize("bad", [
+    "{input.x[0]}", "{input.x!r:>100}", "{tasks.a}", "{tasks.__class__}", "{input.x",
+    # attribute / dunder access, in str.format terms
+    "{input.__class__}", "{input.topic.__class__.__mro__}", "{tasks.a.output.__globals__}", "{input._private}",
+])
 def test_a_malformed_placeholder_is_refused_naming_it(api, bad):
     response = api.put("/task-definitions/templ", {"kind": "agent", "instructions": f"Look at {bad} now"}, format="json")
     assert response.status_code == 400
+    assert response.json()["message"] == f"invalid task definition 'templ': malformed placeholder {bad}"
     assert response.json()["details"]["instructions"][0].startswith(f"malformed placeholder {bad}: use {{input}}")
+    assert api.get("/task-definitions").json()  # listing works; nothing was stored:
+    assert "templ" not in [d["name"] for d in api.get("/task-definitions").json()["taskDefinitions"]]
+
+
+@pytest.mark.parametrize("field", ["role", "tag", "command"])
+def test_dunder_placeholders_are_refused_in_every_templated_field(api, field):
+    body = {"kind": "command", "command": ["echo", "{input.__class__}"]} if field == "command" else \
+        {"kind": "agent", "instructions": "ok {input.x}", field: "{input.__class__}"}
+    response = api.put("/task-definitions/templ-field", body, format="json")
+    assert response.status_code == 400
+    assert "{input.__class__}" in response.json()["message"]
+    assert list(response.json()["details"]) == [field]
 
 
 def test_well_formed_placeholders_and_json_braces_are_accepted(api):

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from consumer.processes import alive  # noqa: F401 (tests import it from here)
 from jobmanager.aws import queue
 from jobmanager.aws.clients import client
 from jobmanager.domain.ids import new_ulid
@@ -114,11 +115,3 @@ def queue_counts(stack: dict[str, Any]) -> tuple[int, int]:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"

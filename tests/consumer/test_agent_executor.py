@@ -3,16 +3,21 @@ driven by the real SDK, against a fake Anthropic Messages API on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
+import os
+import signal
 
 import pytest
 
 from consumer.executors import agent
-from consumer.executors.agent import build_prompt, run_agent
+from consumer.executors.agent import run_agent
+from jobmanager.domain.templates import MAX_PROMPT_CHARS, build_prompt
+from jobmanager.config import get_config
 from jobmanager.domain.errors import TaskExecutionError
 from jobmanager.domain.model import DefinitionKind, TaskDefinition
 from jobmanager.domain.templates import MissingPlaceholder
+from tests.fakes import claude_cli
 from tests.fakes.anthropic_api import FakeAnthropicAPI, error, text, tool_use
 
 FAKE_KEY = "sk-ant-api03-fake-test-key-000000"
@@ -90,8 +95,19 @@ def test_progress_is_reported_for_tool_turns_in_bypass_mode(make_run, claude_env
         claude_env(api)
         run_agent(run, on_progress=progress.append, timeout=60)
 
-    assert progress == [{"turn": 1, "tools": ["Write"]}]
+    # Then the SDK's tool hooks and the turns became cumulative progress, in order
+    assert progress == [
+        {"event": "turn", "turn": 1, "toolsStarted": 0, "toolsFinished": 0},
+        {"event": "tool_started", "tool": "Write", "turn": 1, "toolsStarted": 1, "toolsFinished": 0},
+        {"event": "tool_finished", "tool": "Write", "turn": 1, "toolsStarted": 1, "toolsFinished": 1},
+        {"event": "turn", "turn": 2, "toolsStarted": 1, "toolsFinished": 1},
+    ]
     assert (run.work_dir / "a.txt").read_text() == "a"
+    # ... and the attempt's log tells the same story, with the request id and the result
+    log = run.log_file.read_text()
+    assert f"session start request={run.request_id}" in log
+    assert "tool started  Write" in log and "tool finished Write" in log
+    assert "session done turns=2 costUsd=" in log
 
 
 def test_missing_credentials_fail_at_once_without_retry(make_run, monkeypatch):
@@ -101,14 +117,12 @@ def test_missing_credentials_fail_at_once_without_retry(make_run, monkeypatch):
     run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
     with FakeAnthropicAPI([text("never")]) as api:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-        started = time.monotonic()
 
         # When the agent task runs
         with pytest.raises(TaskExecutionError) as caught:
             run_agent(run)
 
     # Then it fails immediately, permanently, saying what to set — and calls nobody
-    assert time.monotonic() - started < 1
     assert (caught.value.retryable, caught.value.kind) == (False, "auth")
     assert "ANTHROPIC_API_KEY" in caught.value.message and "CLAUDE_CODE_OAUTH_TOKEN" in caught.value.message
     assert api.requests == []
@@ -124,6 +138,14 @@ def test_a_missing_placeholder_fails_permanently_naming_it(make_run, claude_env)
     assert caught.value.retryable is False
     assert "{input.topic}" in caught.value.message
     assert api.requests == []
+
+
+def test_an_oversized_prompt_is_refused_before_any_session():
+    with pytest.raises(TaskExecutionError) as caught:
+        build_prompt(WRITER, task_input={"topic": "t"}, upstream={"research": "x" * MAX_PROMPT_CHARS})
+
+    assert (caught.value.retryable, caught.value.kind) == (False, "prompt_too_large")
+    assert f"over the {MAX_PROMPT_CHARS}-character limit" in caught.value.message
 
 
 def test_an_upstream_that_is_not_a_dependency_is_named_too():
@@ -181,3 +203,96 @@ def test_options_carry_the_definition(make_run, monkeypatch):
     assert options.setting_sources == []
     assert options.env["ANTHROPIC_API_KEY"] == FAKE_KEY
     assert options.env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
+
+
+def test_options_carry_budget_permission_mode_and_hooks(make_run, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    definition = TaskDefinition(name="d", kind=DefinitionKind.AGENT, instructions="hi", max_budget_usd=0.5,
+                                permission_mode="plan")
+    run = dataclasses.replace(make_run(definition), budget_usd=0.2)
+
+    options = agent.build_options(run, hooks={"PreToolUse": []})
+
+    assert options.max_budget_usd == 0.2  # the job's remaining budget is the tighter one
+    assert agent.budget_usd(dataclasses.replace(run, budget_usd=None)) == 0.5
+    assert options.permission_mode == "plan"
+    assert options.hooks == {"PreToolUse": []}
+    assert options.max_buffer_size == agent.MAX_MESSAGE_BYTES
+
+
+def test_a_definitions_budget_stops_the_session_for_good(make_run, claude_env):
+    # Given a definition allowed to spend almost nothing, and an agent that would go on using tools
+    definition = dataclasses.replace(WRITER, max_budget_usd=0.0001)
+    run = make_run(definition, task_input={"topic": "t"}, upstream={"research": "r"})
+    turns = [tool_use("Write", {"file_path": str(run.work_dir / f"{n}.txt"), "content": "x"}) for n in range(3)]
+    with FakeAnthropicAPI([*turns, text("done")]) as api:
+        claude_env(api)
+
+        # When it runs
+        with pytest.raises(TaskExecutionError) as caught:
+            run_agent(run, timeout=60)
+
+    # Then the CLI stopped it at the budget: a permanent failure that says so
+    assert (caught.value.retryable, caught.value.kind) == (False, "budget")
+    assert "budget" in caught.value.message
+    assert len(api.conversation) < 4
+
+
+@pytest.fixture
+def fake_cli(tmp_path, monkeypatch):
+    """``fake_cli(mode)``: the worker's CLAUDE_CLI_PATH is tests/fakes/claude_cli.py in that mode."""
+    path = claude_cli.install(tmp_path / "fake-claude")
+
+    def use(mode: str, **env: str) -> None:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+        monkeypatch.setenv("CLAUDE_CLI_PATH", str(path))
+        monkeypatch.setenv("FAKE_CLI_MODE", mode)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        get_config.cache_clear()
+
+    yield use
+    get_config.cache_clear()
+
+
+def test_an_unknown_message_type_is_logged_and_tolerated(make_run, fake_cli):
+    fake_cli("ok")
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+
+    result = run_agent(run, timeout=60)
+
+    assert (result.output, result.cost_usd, result.num_turns) == ("fake answer", 0.0042, 1)
+    assert "ignored: unknown message type: brand_new_kind_of_message" in run.log_file.read_text()
+
+
+def test_a_session_that_goes_quiet_hits_the_inactivity_timeout(make_run, fake_cli, tmp_path, request):
+    pidfile = tmp_path / "sleeper.pid"
+    fake_cli("hang", FAKE_CLI_PIDFILE=str(pidfile))
+    request.addfinalizer(lambda: pidfile.exists() and os.kill(int(pidfile.read_text()), signal.SIGKILL))
+    run = dataclasses.replace(make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"}),
+                              inactivity_timeout=1.5)
+
+    with pytest.raises(TaskExecutionError) as caught:
+        run_agent(run, timeout=60)  # the overall timeout is far away
+
+    assert (caught.value.retryable, caught.value.kind) == (True, "inactivity")
+    assert "sent nothing for 1.5 s (CLAUDE_INACTIVITY_TIMEOUT)" in caught.value.message
+
+
+@pytest.mark.parametrize(("mode", "kind", "retryable", "fragments"), [
+    ("crash", "cli_crash", True, ["exited with code 3", "segmentation fault"]),
+    ("huge", "message_too_large", False, ["too large", f"{agent.MAX_MESSAGE_BYTES} bytes", "artifacts"]),
+    ("garbled", "cli_protocol", True, ["unreadable output from the Claude Code CLI"]),
+])
+def test_cli_failures_are_classified_with_a_clear_reason(make_run, fake_cli, mode, kind, retryable, fragments):
+    fake_cli(mode)
+    run = make_run(WRITER, task_input={"topic": "t"}, upstream={"research": "r"})
+
+    with pytest.raises(TaskExecutionError) as caught:
+        run_agent(run, timeout=60)
+
+    assert (caught.value.kind, caught.value.retryable) == (kind, retryable), caught.value.message
+    for fragment in fragments:
+        assert fragment in caught.value.message
+    assert len(caught.value.message) < 5000  # not the 2 MB line
+    assert f"session failed ({kind}" in run.log_file.read_text()

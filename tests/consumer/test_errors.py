@@ -122,3 +122,14 @@ def test_huge_messages_are_truncated():
 
     assert len(error.message) <= MAX_MESSAGE_CHARS
     assert error.message.endswith("[truncated]")
+
+
+def test_every_aws_client_retries_with_exponential_backoff_and_jitter(aws_stack):
+    # One retry helper for every AWS call: botocore's "standard" mode (exponential backoff
+    # with full jitter on throttling, 5xx and connection errors), set once in clients.py.
+    from jobmanager.aws.clients import client, dynamodb_resource
+
+    for service in ("sqs", "s3", "events", "dynamodb"):
+        retries = client(service).meta.config.retries
+        assert (retries["mode"], retries["total_max_attempts"]) == ("standard", 6), service  # 1 + 5 retries
+    assert dynamodb_resource().meta.client.meta.config.retries["mode"] == "standard"

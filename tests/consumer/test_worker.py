@@ -5,6 +5,7 @@ stack: messages in, events and S3 objects out. Each test uses its own task queue
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -14,7 +15,8 @@ from jobmanager.aws import artifacts, queue
 from jobmanager.aws.clients import client
 from jobmanager.domain.ids import new_ulid
 from jobmanager.domain.model import DefinitionKind
-from tests.fakes.anthropic_api import FakeAnthropicAPI, text, tool_use
+from tests.fakes import claude_cli
+from tests.fakes.anthropic_api import FakeAnthropicAPI, error, text, tool_use
 
 from .harness import TENANT, WorkerProcess, alive, define, events_for, new_stack, queue_counts, run_burst, send
 
@@ -319,3 +321,147 @@ def test_an_agent_task_runs_the_real_cli_in_the_worker(stack, tmp_path):
     transcript = artifacts.get_text(data["transcriptRef"])
     assert "sk-ant-api03-worker-fake-key" not in transcript
     assert json.loads(transcript.splitlines()[-1])["type"] == "ResultMessage"
+
+
+FAKE_KEY = "sk-ant-api03-worker-fake-key-planted-0001"
+
+
+def agent_env(stack, api: FakeAnthropicAPI, **extra: str) -> dict[str, str]:
+    return {**stack["env"], "ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": FAKE_KEY,
+            "CLAUDE_CONFIG_DIR": str(stack["tmp"] / "claude"), "CLAUDE_CODE_MAX_RETRIES": "0", **extra}
+
+
+def test_a_rate_limited_agent_task_is_retried_and_then_succeeds(stack):
+    # Given an agent task whose first API call is rate limited (the CLI's own retries off)
+    name = define("agent-rate-limited", kind=DefinitionKind.AGENT, instructions="Say hi to {input.who}.")
+    body = send(stack, name, task_input={"who": "Ada"})
+    with FakeAnthropicAPI([error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit"),
+                           text("Hi Ada")]) as api:
+        # When a worker runs it (no backoff, so the redelivery comes at once)
+        run_burst(stack, "--retry-backoff", "0", env=agent_env(stack, api))
+
+    # Then attempt 1 failed as retryable, SQS redelivered it, and attempt 2 completed
+    outcomes = [(e["eventType"], e["attempt"]) for e in events_for(stack, body)
+                if e["eventType"] in ("Task Failed", "Task Completed")]
+    assert outcomes == [("Task Failed", 1), ("Task Completed", 2)]
+    failed = next(e for e in events_for(stack, body) if e["eventType"] == "Task Failed")["data"]
+    assert failed["error"]["kind"] == "rate_limit" and failed["willRetry"] is True
+    assert events_for(stack, body)[-1]["data"]["output"] == "Hi Ada"
+    assert queue_counts(stack) == (0, 0)
+
+
+def test_a_permanent_agent_error_fails_once_and_is_not_redelivered(stack):
+    name = define("agent-bad-key", kind=DefinitionKind.AGENT, instructions="Hello.", max_attempts=3)
+    body = send(stack, name)
+    with FakeAnthropicAPI([error(401, "authentication_error", "invalid x-api-key")] * 3) as api:
+        worker = run_burst(stack, "--retry-backoff", "0", env=agent_env(stack, api))
+
+    outcomes = [e for e in events_for(stack, body) if e["eventType"] not in ("Task Heartbeat", "Task Progress")]
+    assert [e["eventType"] for e in outcomes] == ["Task Started", "Task Failed"]
+    data = outcomes[-1]["data"]
+    assert data["willRetry"] is False and data["error"] == {**data["error"], "kind": "auth", "retryable": False}
+    assert queue_counts(stack) == (0, 0)
+    assert FAKE_KEY not in worker.output and FAKE_KEY not in json.dumps(outcomes)
+
+
+def test_no_credentials_fail_the_agent_task_at_once_naming_the_variables(stack):
+    name = define("agent-no-creds", kind=DefinitionKind.AGENT, instructions="Hello.")
+    body = send(stack, name)
+    env = {k: v for k, v in stack["env"].items() if k not in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")}
+    with FakeAnthropicAPI([text("never")]) as api:
+        run_burst(stack, env={**env, "ANTHROPIC_BASE_URL": api.url})
+
+    # (the worker checks before it reads inputs or forks a task process: no Task Started)
+    [failed] = events_for(stack, body)
+    assert failed["eventType"] == "Task Failed"
+    error_ = failed["data"]["error"]
+    assert (error_["kind"], error_["retryable"], failed["data"]["willRetry"]) == ("auth", False, False)
+    assert "set ANTHROPIC_API_KEY" in error_["message"] and "CLAUDE_CODE_OAUTH_TOKEN" in error_["message"]
+    assert api.requests == []  # no CLI session was even started
+    assert queue_counts(stack) == (0, 0)
+
+
+def test_a_quiet_session_is_stopped_by_the_inactivity_timeout_with_everything_it_started(stack):
+    # Given a CLI that, after the prompt, starts a detached child (as the real one starts
+    # Bash tools: a session of its own) and then says nothing
+    pidfile = stack["tmp"] / "tool.pid"
+    cli = claude_cli.install(stack["tmp"] / "fake-claude")
+    name = define("agent-quiet", kind=DefinitionKind.AGENT, instructions="Hello.", max_attempts=1,
+                  timeout_seconds=120)
+    body = send(stack, name)
+    env = {**stack["env"], "ANTHROPIC_API_KEY": FAKE_KEY, "CLAUDE_CLI_PATH": str(cli), "FAKE_CLI_MODE": "hang",
+           "FAKE_CLI_PIDFILE": str(pidfile), "CLAUDE_INACTIVITY_TIMEOUT": "1500"}
+    try:
+        # When a worker runs it
+        run_burst(stack, env=env)
+
+        # Then the task failed as inactive (long before its 120 s timeout), and the
+        # detached process is gone too
+        failed = events_for(stack, body)[-1]
+        assert failed["eventType"] == "Task Failed"
+        assert failed["data"]["error"]["kind"] == "inactivity" and failed["data"]["willRetry"] is False
+        assert "CLAUDE_INACTIVITY_TIMEOUT" in failed["data"]["error"]["message"]
+        assert "session failed (inactivity" in artifacts.get_text(failed["data"]["logRef"])
+        assert not alive(int(pidfile.read_text()))
+    finally:
+        if pidfile.exists() and alive(int(pidfile.read_text())):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_a_crashing_cli_and_an_oversized_line_fail_clearly_and_the_worker_lives_on(stack):
+    # Given a CLI that crashes, one that writes a 2 MB line, then a plain command task
+    cli = claude_cli.install(stack["tmp"] / "fake-claude")
+    crash = send(stack, define("agent-crash", kind=DefinitionKind.AGENT, instructions="Hi.", max_attempts=1),
+                 task_id="crash")
+    after = send(stack, define("cmd-after-agents", command=("python", "-c", "print('still here')")), task_id="after")
+    env = {**stack["env"], "ANTHROPIC_API_KEY": FAKE_KEY, "CLAUDE_CLI_PATH": str(cli), "FAKE_CLI_MODE": "crash"}
+    run_burst(stack, env=env)
+    huge = send(stack, define("agent-huge", kind=DefinitionKind.AGENT, instructions="Hi.", max_attempts=1),
+                task_id="huge")
+    worker = run_burst(stack, env={**env, "FAKE_CLI_MODE": "huge"})
+
+    crashed = events_for(stack, crash)[-1]["data"]
+    assert (crashed["error"]["kind"], crashed["error"]["retryable"]) == ("cli_crash", True)
+    assert "exited with code 3" in crashed["error"]["message"]
+    too_big = events_for(stack, huge)[-1]["data"]
+    assert (too_big["error"]["kind"], too_big["error"]["retryable"], too_big["willRetry"]) == (
+        "message_too_large", False, False)
+    assert "too large" in too_big["error"]["message"] and len(json.dumps(too_big)) < 10_000
+    assert events_for(stack, after)[-1]["data"]["output"] == "still here\n"
+    assert "worker worker-under-test stopped" in worker.output
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_max_concurrent_claude_caps_agent_sessions_not_slots(stack, cap):
+    # Given a worker with 3 slots, 3 agent tasks whose (fake) CLI sessions each last a second,
+    # and MAX_CONCURRENT_CLAUDE=cap
+    cli = claude_cli.install(stack["tmp"] / "fake-claude")
+    log = stack["tmp"] / "sessions.log"
+    name = define(f"agent-capped-{cap}", kind=DefinitionKind.AGENT, instructions="Hi.")
+    bodies = [send(stack, name, task_id=f"t{n}") for n in range(3)]
+    env = {**stack["env"], "ANTHROPIC_API_KEY": FAKE_KEY, "CLAUDE_CLI_PATH": str(cli), "FAKE_CLI_MODE": "slow",
+           "FAKE_CLI_LOG": str(log), "MAX_CONCURRENT_CLAUDE": str(cap)}
+
+    # When the worker runs them
+    worker = WorkerProcess(env, "--burst", "--concurrency", "3", "--queue-url", stack["queue_url"])
+    assert worker.wait() == 0, worker.output
+
+    # Then all three completed, and never more than `cap` sessions were open at once
+    assert [events_for(stack, b)[-1]["eventType"] for b in bodies] == ["Task Completed"] * 3
+    open_sessions, most = 0, 0
+    for line in log.read_text().split("\n")[:-1]:
+        open_sessions += 1 if line.startswith("start") else -1
+        most = max(most, open_sessions)
+    assert most == cap
+
+
+def test_files_are_deleted_locally_after_upload_when_configured(stack):
+    name = define("cmd-delete-after", command=("python", "-c", "open('kept-in-s3.txt', 'w').write('data')"))
+    body = send(stack, name)
+
+    run_burst(stack, env={**stack["env"], "DELETE_FILES_AFTER_UPLOAD": "true"})
+
+    [artifact] = events_for(stack, body)[-1]["data"]["artifacts"]
+    assert artifacts.get_text(artifact) == "data"
+    work_dir = stack["work_root"] / body["jobId"] / "a" / "attempt-1"
+    assert not work_dir.exists() and not work_dir.with_name("attempt-1.run").exists()

@@ -40,3 +40,19 @@ def test_input_values_cannot_inject_placeholders():
 
 def test_placeholders_lists_them():
     assert placeholders("{input.a} and {tasks.b.output}") == ["input.a", "tasks.b.output"]
+
+
+@pytest.mark.parametrize("template", ["{input.__class__}", "Hi {input.x.__dict__}", "{tasks.a.output._x}"])
+def test_a_stored_template_with_attribute_access_fails_at_render_naming_it(template):
+    # (a definition saved before such placeholders were refused)
+    with pytest.raises(MissingPlaceholder) as info:
+        render(template, task_input={"x": {"__dict__": "leak"}}, upstream={"a": '{"_x": 1}'})
+    bad = template[template.index("{"):]
+    assert info.value.message.startswith(f"template placeholder {bad} is malformed")
+    assert (info.value.retryable, info.value.kind, info.value.details) == (False, "template", {"placeholder": bad[1:-1]})
+
+
+def test_control_characters_in_values_are_dropped_but_text_layout_kept():
+    value = "a\x00b\x1b[31mred\x7f\tc\nd\r\n"
+    assert render("<{input.v}>", task_input={"v": value}, upstream={}) == "<ab[31mred\tc\nd\r\n>"
+    assert render("{tasks.u.output}", task_input={}, upstream={"u": "x\x07y"}) == "xy"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from consumer.processes import alive as pid_alive  # noqa: F401 (tests import it from here)
 from jobmanager.domain.model import TaskSpec
 from jobmanager.local.runner import LocalRunner
 from jobmanager.services import jobs, task_definitions
@@ -107,14 +108,6 @@ def task_status(job_id: str, task_id: str) -> str | None:
 def job_status(job_id: str) -> str | None:
     job = get_event_store().get_job(job_id, consistent=True)
     return job["status"] if job else None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def kill_group_of(pidfile: Path) -> None:
