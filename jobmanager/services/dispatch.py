@@ -204,7 +204,9 @@ def on_task_completed(event: Event, *, store: EventStore) -> None:
             batch = successors[start:start + SEND_BATCH]
             claimed = [claim(batch[0])] if len(batch) == 1 else list(pool.map(claim, batch))
             enqueue(store, job, [item for item in claimed if item], known={task_id: task})
-    maybe_finish_job(store, job_id, trigger=event.event_id, job=job)
+    # Claims leave the job's counters alone, so the job as read above still holds; but a
+    # job over its budget may just have had successors skipped (counted): read it again.
+    maybe_finish_job(store, job_id, trigger=event.event_id, job=None if budget_reached(job) else job)
 
 
 _RESULT_FIELDS = (

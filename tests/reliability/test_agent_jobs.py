@@ -102,7 +102,7 @@ def test_a_two_task_agent_dag_feeds_the_first_output_to_the_second_and_shows_the
     usage = writer_done["data"]["usage"]
     assert f"<dt>Cost</dt><dd>${writer_done['data']['costUsd']:.4f}</dd>" in page, page
     assert "<dt>Turns</dt><dd>3</dd>" in page
-    assert f"input {usage['input_tokens']} · output {usage['output_tokens']}" in page
+    assert f">input {usage['input_tokens']} · " in page and f" · output {usage['output_tokens']}<" in page
 
     # And the planted key appears nowhere: events, worker log, task logs, transcripts,
     # results in S3, the API, the dashboard's pages
