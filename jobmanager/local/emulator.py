@@ -65,7 +65,7 @@ import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.exceptions import MockValidationException, MultipleTransactionsException, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import Item, Table
 from moto.core.responses import ActionResult
 from moto.core.utils import camelcase_to_underscores, unix_time, unix_time_millis
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
@@ -80,6 +80,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Response = tuple[str, list[tuple[str, str]], bytes]  # status, headers, body
 
 FAULTS_PATH = "/_emulator/faults"
+STATS_PATH = "/_emulator/stats"
 
 # "Credential=AKID/20261203/eu-west-1/sqs/aws4_request" -> "sqs"
 _SIGNING_SERVICE = re.compile(r"Credential=[^/]*/\d+/[^/]*/([^/]+)/")
@@ -101,6 +102,8 @@ class AtomicMiddleware:
         self.s3_conditional_lock = threading.Lock()
         self.faults_lock = threading.Lock()
         self.put_events_entry_failures = 0  # injected: the next n entries fail
+        self.stats_lock = threading.Lock()
+        self.stats: dict[str, list[float]] = {}  # "dynamodb.PutItem" -> [moto calls, CPU seconds in moto]
 
     # -- injected faults -----------------------------------------------------
 
@@ -149,6 +152,10 @@ class AtomicMiddleware:
             return _reply(self._put_events(environ), start_response)
         if environ.get("PATH_INFO") == FAULTS_PATH:
             return _reply(self._set_faults(environ), start_response)
+        if environ.get("PATH_INFO") == STATS_PATH:
+            with self.stats_lock:
+                body = json.dumps({k: {"calls": int(n), "cpuSeconds": round(t, 6)} for k, (n, t) in self.stats.items()})
+            return _reply(("200 OK", [("Content-Type", "application/json")], body.encode()), start_response)
         if environ.get("HTTP_IF_NONE_MATCH") and environ.get("REQUEST_METHOD") == "PUT":
             # S3 conditional create: check-and-put must be one step, as in S3.
             with self.s3_conditional_lock:
@@ -159,14 +166,14 @@ class AtomicMiddleware:
             body = _read_body(environ)
             action = dict(parse_qsl(body.decode())).get("Action", "")
             return _reply(self._sqs(environ, action, _QUERY), start_response)
-        return self.app(environ, start_response)
+        return _reply(self._call(environ), start_response)
 
     # -- SQS ---------------------------------------------------------------
 
     def _sqs(self, environ: Environ, action: str, protocol: _Protocol) -> Response:
         if action == "ReceiveMessage":
             return self._receive(environ, protocol)
-        if action.startswith(("Get", "List")):
+        if action.startswith(("Get", "List", "Delete")):  # (a deleted message frees nothing to receive)
             with self.sqs_lock:
                 return self._call(environ)
         return self._sqs_mutation(environ, _queue_name(protocol.parse(_read_body(environ))))
@@ -212,7 +219,10 @@ class AtomicMiddleware:
             if response is not None and _client_gone(environ):
                 return response  # the previous, empty answer: nobody is left to read it
             with self.sqs_lock:  # one receive at a time: no message handed out twice
-                response = self._call(_with_body(environ, no_wait))  # a fresh input stream each time
+                # After the first try, moto is asked again only if a message can be had
+                # now: a wake-up for another poller's message costs a glance, not a call.
+                if response is None or _receivable_now(queue):
+                    response = self._call(_with_body(environ, no_wait))  # a fresh input stream each time
                 next_change = _seconds_until_receivable(queue)
             remaining = deadline - time.monotonic()
             if not response[0].startswith("200") or protocol.has_messages(response[2]) or remaining <= 0:
@@ -250,7 +260,21 @@ class AtomicMiddleware:
     # -- plumbing ----------------------------------------------------------
 
     def _call(self, environ: Environ) -> Response:
-        """Run moto to completion (inside the caller's lock) and buffer its response."""
+        """Run moto to completion (inside the caller's lock) and buffer its response;
+        count the call and the CPU it took (``GET /_emulator/stats``: the benchmarks'
+        measure of what is the emulator's cost rather than the code's)."""
+        started = time.thread_time()
+        try:
+            return self._run_moto(environ)
+        finally:
+            spent = time.thread_time() - started
+            label = _operation(environ)
+            with self.stats_lock:
+                entry = self.stats.setdefault(label, [0, 0.0])
+                entry[0] += 1
+                entry[1] += spent
+
+    def _run_moto(self, environ: Environ) -> Response:
         captured: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -290,6 +314,17 @@ _QUERY = _Protocol(
 )
 
 
+def _operation(environ: Environ) -> str:
+    """``dynamodb.PutItem``, ``sqs.ReceiveMessage``, ``events.PutEvents``, ``s3.PUT``..."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        prefix, _, action = target.partition(".")
+        service = {"AmazonSQS": "sqs", "AWSEvents": "events"}.get(prefix, prefix.split("_")[0].lower())
+        return f"{service}.{action}"
+    match = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return f"{match.group(1) if match else 'other'}.{environ.get('REQUEST_METHOD', '')}"
+
+
 def _queue_name(params: dict[str, Any]) -> str | None:
     """The queue a request names (the last part of its QueueUrl), if any."""
     url = params.get("QueueUrl")
@@ -305,6 +340,12 @@ def _moto_queues() -> Iterator[Queue]:
 def _queue_depths() -> dict[str, int]:
     """Messages held per queue name (cheap: a few queues, no message is looked at)."""
     return {queue.name: len(queue._messages) for queue in _moto_queues()}
+
+
+def _receivable_now(name: str) -> bool:
+    """Whether the queue holds a message a receive could return now."""
+    queue = next((q for q in _moto_queues() if q.name == name), None)
+    return queue is None or any(m.visible and not m.delayed for m in queue._messages)
 
 
 def _seconds_until_receivable(name: str) -> float | None:
@@ -368,7 +409,9 @@ class _VerboseRequestHandler(_RequestHandler):
 class _TableCopy:
     """Stands in for ``copy`` inside moto's DynamoDB models: while a patched transaction
     runs, "copying" a whole table returns the table itself (its items are saved one by
-    one instead); every other deep copy is real."""
+    one instead). ``UpdateItem`` deep-copies the item it updates only to hand the old
+    image to a DynamoDB stream; no table of ours has a stream, so that copy (a quarter of
+    each update's cost) is skipped when the item's table has none."""
 
     def __init__(self) -> None:
         self.active = False
@@ -376,10 +419,18 @@ class _TableCopy:
     def deepcopy(self, value: Any, memo: dict | None = None) -> Any:
         if self.active and isinstance(value, Table):
             return value
+        if isinstance(value, Item) and not _any_stream():
+            return value
         return copy.deepcopy(value, memo)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
+
+
+def _any_stream() -> bool:
+    """Whether any emulated DynamoDB table has a stream (then copies are made as moto does)."""
+    return any(table.stream_shard is not None for account in list(dynamodb_models.dynamodb_backends.values())
+               for backend in list(account.values()) for table in list(backend.tables.values()))
 
 
 _table_copy = _TableCopy()
