@@ -186,6 +186,10 @@ class TaskRunner:
                         return None, TaskExecutionError(
                             f"the task process died (exit code {child.process.exitcode}) without a result",
                             retryable=True, kind="crash")
+                    if kind in ("ok", "error") and progress is not None:
+                        # The throttle held the latest progress back: the final counts
+                        # are announced before the outcome, never lost.
+                        self._publish_quietly(delivery, EventType.TASK_PROGRESS, run.attempt, **progress)
                     if kind == "ok":
                         return payload, None
                     if kind == "error":

@@ -92,7 +92,7 @@ def task_message(job: dict[str, Any], task: dict[str, Any], upstream: dict[str, 
     if len(json.dumps(body)) > MESSAGE_INLINE_LIMIT:
         key = artifacts.message_key(job["jobId"], task["taskId"], task["attempt"])
         kept = ("jobId", "taskId", "tenantId", "requestId", "attempt", "maxAttempts", "taskDefinition", "budgetUsd")
-        body = {k: body[k] for k in kept} | {"payloadRef": artifacts.put_json(key, body)}
+        body = {k: body[k] for k in kept if k in body} | {"payloadRef": artifacts.put_json(key, body)}
     return body
 
 
