@@ -22,7 +22,6 @@ from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, HookMatcher, 
 
 from jobmanager.config import get_config
 from jobmanager.domain.errors import TaskExecutionError
-from jobmanager.domain.model import TaskDefinition
 from jobmanager.domain.redaction import redact
 from jobmanager.domain.templates import build_prompt
 
