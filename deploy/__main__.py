@@ -2,7 +2,9 @@
 
 1. ``infra/template.yaml``   → stack job-manager-<stage>: queues, tables, bus, bucket
 2. ``infra/database.yaml``   → stack job-manager-db-<stage>: VPC, NAT, PostgreSQL, its secret
-3. ``infra/function-role.yaml`` → stack job-manager-role-<stage>: the function's IAM role
+3. ``infra/function-role.yaml`` → stack job-manager-role-<stage>: the function's IAM role;
+   ``infra/worker-role.yaml`` → stack job-manager-worker-<stage>: the workers' policy, role
+   and instance profile
 4. stage config: Django's secret key (generated once into SSM), Slack settings from SSM
    ``/job-manager/<stage>/`` or the environment; zappa_settings.json rendered with the
    stacks' outputs into ``.deploy/zappa_settings.<stage>.json``, and the workers'

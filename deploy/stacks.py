@@ -30,6 +30,7 @@ def stack_specs(stage: str, *, function_arn: str | None = None) -> list[StackSpe
         StackSpec(f"job-manager-{stage}", INFRA / "template.yaml", infra),
         StackSpec(f"job-manager-db-{stage}", INFRA / "database.yaml", {"Stage": stage}),
         StackSpec(f"job-manager-role-{stage}", INFRA / "function-role.yaml", {"Stage": stage}),
+        StackSpec(f"job-manager-worker-{stage}", INFRA / "worker-role.yaml", {"Stage": stage}),
     ]
 
 

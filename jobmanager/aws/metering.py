@@ -13,11 +13,17 @@ benchmarks print them. Read capacity is derived from the bytes of the items Dyna
 returns, rounded up to 4 KB units per request as DynamoDB bills a strongly consistent
 read (the emulator's own ``ConsumedCapacity`` is a constant per call, so useless).
 With no meter open the hooks cost one check. Meters count every thread of this process.
+
+``JOBMANAGER_AWS_CALLS_LOG=FILE`` also appends each distinct call a process makes (its
+operation and the resource it names: table, queue, bus, bucket/key; never a body) to FILE
+as JSON lines, from every process that inherits the variable: what an IAM policy must
+allow (tests/deploy/test_worker_role.py checks infra/worker-role.yaml against it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -88,6 +94,35 @@ def install(events: Any) -> None:
     events.register("before-call", _count_request)
     events.register("after-call", _count_time)
     events.register("after-call.dynamodb", _count_read)
+    if path := os.environ.get(CALLS_LOG_VARIABLE):
+        events.register("before-parameter-build", _CallLog(path))
+
+
+CALLS_LOG_VARIABLE = "JOBMANAGER_AWS_CALLS_LOG"
+_RESOURCE_PARAMS = ("TableName", "QueueUrl", "Bucket", "Key")
+
+
+class _CallLog:
+    """Appends ``{"service", "operation", "resource": {...}}`` per distinct call."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        resource = {name: params[name] for name in _RESOURCE_PARAMS if isinstance(params.get(name), str)}
+        if buses := sorted({entry.get("EventBusName", "default") for entry in params.get("Entries") or []
+                            if isinstance(entry, dict) and "Detail" in entry}):
+            resource["EventBusNames"] = buses
+        line = json.dumps({"service": _service(model), "operation": model.name, "resource": resource},
+                          sort_keys=True)
+        with self.lock:
+            if line in self.seen:
+                return
+            self.seen.add(line)
+            with open(self.path, "a", encoding="utf-8") as log:  # one short line per write: appends don't interleave
+                log.write(line + "\n")
 
 
 def _service(model: Any) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,15 @@ _CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: (
 
 def load_template(path: Path) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=_CfnLoader)
+
+
+def policy_document(document: str | dict[str, Any]) -> dict[str, Any]:
+    """An IAM policy document as moto returns it: a dict, JSON, or (for one that
+    CloudFormation created) the URL-quoted repr of a dict."""
+    if isinstance(document, dict):
+        return document
+    text = urllib.parse.unquote(document)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return ast.literal_eval(text)

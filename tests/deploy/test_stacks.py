@@ -10,13 +10,11 @@ resources.
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import os
 import subprocess
 import sys
-import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +28,7 @@ from deploy.stacks import Aws, StackSpec, stack_specs
 from jobmanager.config import get_config
 from jobmanager.local.emulator import Emulator, start_emulator
 
-from .conftest import REGION, ROOT, load_template
+from .conftest import REGION, ROOT, load_template, policy_document
 
 STAGE = "dev"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:job-manager-{STAGE}"
@@ -107,9 +105,7 @@ def test_stacks_are_created_in_order_and_import_each_other(first_deploy, aws, em
         assert statuses[name] == "CREATE_COMPLETE"
     # The role's policy names the infra stack's resources through its exports.
     policy = _client(emulator, "iam").get_role_policy(RoleName=f"job-manager-{STAGE}-function", PolicyName="job-manager")
-    document = policy["PolicyDocument"]
-    if isinstance(document, str):  # moto keeps a CloudFormation policy as the repr of a dict
-        document = ast.literal_eval(urllib.parse.unquote(document))
+    document = policy_document(policy["PolicyDocument"])
     statements = {s["Sid"]: s for s in document["Statement"]}
     infra = aws.outputs(f"job-manager-{STAGE}")
     assert statements["EventStore"]["Resource"] == [infra["EventsTableArn"], infra["EventsTableArn"] + "/index/*"]
