@@ -14,6 +14,7 @@ from jobmanager.local.emulator import start_emulator
 from jobmanager.local.runner import LocalRunner
 from jobmanager.local.stack import deploy_stack, local_rule_routes, stack_environment
 from jobmanager.store import events_table, task_definitions
+from tests.helpers import EventTap
 
 REGION = "eu-west-1"
 STAGE = "test"
@@ -52,6 +53,12 @@ def aws_stack(tmp_path_factory) -> Iterator[dict[str, str]]:
     os.environ.clear()
     os.environ.update(saved)
     reset_aws_caches()
+
+
+@pytest.fixture(autouse=True)
+def _close_event_taps() -> Iterator[None]:
+    yield
+    EventTap.close_all()
 
 
 @pytest.fixture

@@ -22,17 +22,34 @@ from jobmanager.domain.events import EventType, Source, new_event
 
 
 class EventTap:
-    """An extra rule + SQS queue on the bus: a copy of every event published, to assert on."""
+    """An extra rule + SQS queue on the bus: a copy of every event published, to assert on.
+    Removed at the end of the test that made it (tests/conftest.py): a tap left behind
+    would take a copy of every later test's events, and each publish would grow slower."""
+
+    opened: list[EventTap] = []
 
     def __init__(self) -> None:
-        name = f"tap-{uuid.uuid4().hex[:8]}"
+        self.name = f"tap-{uuid.uuid4().hex[:8]}"
         sqs, events = client("sqs"), client("events")
-        self.queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        self.queue_url = sqs.create_queue(QueueName=self.name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        bus_name = get_config().event_bus_name
-        events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps({"detail-type": ["log-event"]}))
-        events.put_targets(Rule=name, EventBusName=bus_name, Targets=[{"Id": "tap", "Arn": arn}])
+        self.bus_name = get_config().event_bus_name
+        events.put_rule(Name=self.name, EventBusName=self.bus_name,
+                        EventPattern=json.dumps({"detail-type": ["log-event"]}))
+        events.put_targets(Rule=self.name, EventBusName=self.bus_name, Targets=[{"Id": "tap", "Arn": arn}])
         self.seen: list[dict[str, Any]] = []
+        EventTap.opened.append(self)
+
+    def close(self) -> None:
+        events = client("events")
+        events.remove_targets(Rule=self.name, EventBusName=self.bus_name, Ids=["tap"])
+        events.delete_rule(Name=self.name, EventBusName=self.bus_name)
+        client("sqs").delete_queue(QueueUrl=self.queue_url)
+
+    @classmethod
+    def close_all(cls) -> None:
+        while cls.opened:
+            cls.opened.pop().close()
 
     def read(self) -> list[dict[str, Any]]:
         sqs = client("sqs")
