@@ -1,5 +1,6 @@
 """Scheduled (with the health check) → re-send tasks queued too long with no live
-message, and end jobs whose every task is terminal but whose end was never recorded.
+message, take over running tasks silent too long (next attempt, or failed at the last),
+and end jobs whose every task is terminal but whose end was never recorded.
 ``{"tenants": [...]}`` in the payload narrows it; by default the configured tenants."""
 
 from __future__ import annotations

@@ -157,6 +157,7 @@ class LocalStack:
         if any(report.values()):
             self.say(f"resumed unfinished work: {len(report['resent'])} queued task(s) sent again, "
                      f"{len(report['resumed'])} interrupted task(s) sent as their next attempt, "
+                     f"{len(report['failed'])} failed (that was their last attempt), "
                      f"{len(report['finished'])} job(s) ended")
 
     def start_web(self) -> None:

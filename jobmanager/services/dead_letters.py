@@ -33,8 +33,10 @@ IGNORED = "ignored"
 RECOVERED = "recovered"  # the outcome its last run recorded, published
 
 
-def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, store: EventStore | None = None) -> str:
-    """Fail the task of one dead-lettered message. Returns FAILED, RECOVERED or IGNORED (why is logged)."""
+def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, store: EventStore | None = None,
+                     error: dict[str, Any] | None = None, source: Source = Source.DLQ) -> str:
+    """Fail the task of one dead-lettered message. Returns FAILED, RECOVERED or IGNORED (why is logged).
+    ``error``/``source``: for a message lost another way (the reconciler's), its own reason."""
     store = store or get_event_store()
     missing = [k for k in ("jobId", "taskId", "requestId") if not body.get(k)]
     if missing:  # nothing to report on: the message stays readable in the log line
@@ -59,7 +61,7 @@ def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, sto
             return RECOVERED
 
     deliveries = deliveries or get_config().max_message_retries
-    error = {"message": f"exhausted {deliveries} deliveries", "kind": "dlq", "retryable": False}
+    error = error or {"message": f"exhausted {deliveries} deliveries", "kind": "dlq", "retryable": False}
     if task["status"] in ("queued", "running"):
         event_id = new_ulid()
         try:
@@ -79,7 +81,7 @@ def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, sto
                 settle_in_cancelled_job(store, job_id, task_id, trigger=f"dlq:{request_id}", what="dead letter")
                 return IGNORED
             task = exc.item
-    if not (task.get("status") == "failed" and (task.get("error") or {}).get("kind") == "dlq"
+    if not (task.get("status") == "failed" and (task.get("error") or {}).get("kind") == error["kind"]
             and task.get("requestId") == request_id):
         log.info("dead letter for %s/%s ignored: the task is %s", job_id, task_id, task.get("status"))
         return IGNORED
@@ -88,7 +90,7 @@ def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, sto
         EventType.TASK_FAILED,
         tenant_id=task["tenantId"],
         app_name=get_config().app_name,
-        source=Source.DLQ,
+        source=source,
         job_id=job_id,
         task_id=task_id,
         request_id=request_id,
@@ -100,5 +102,5 @@ def fail_dead_letter(body: dict[str, Any], *, deliveries: int | None = None, sto
     # The dispatcher's terminal path (skip descendants, end the job once) runs here too, so
     # a dead letter is settled when this returns; the dispatcher rule repeats it harmlessly.
     dispatch.on_task_failed(event, store=store)
-    log.warning("task %s/%s failed: its message %s", job_id, task_id, error["message"])
+    log.warning("task %s/%s failed: %s", job_id, task_id, error["message"])
     return FAILED

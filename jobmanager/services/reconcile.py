@@ -6,14 +6,21 @@ path, so running it twice, or beside the dispatcher, changes nothing more.
      searched for its message, so it is sent again — same requestId and attempt, and its
      ``Task Queued`` under the same event id. A live copy is harmless: the worker deletes a
      duplicate of an attempt it runs and drops one it finished.
-  2. Tasks still active in a cancelled job (a message that never reached a worker, a
+  2. A task ``running`` with no sign of life (start, heartbeat, or a send of ours) for
+     RECONCILE_AFTER_MINUTES: its worker is gone, and so is its message — a live one
+     would have come back to another worker within VISIBILITY_EXTENSION_AMOUNT. It is
+     sent as its next attempt (as SQS would have redelivered it), or, if that was its
+     last attempt, failed for good (``kind: lost``; descendants skipped, as for a dead
+     letter). A worker that did record its outcome before dying is not run again: the
+     next attempt's worker, or the failure path, publishes that outcome instead.
+  3. Tasks still active in a cancelled job (a message that never reached a worker, a
      worker that died while the job was being cancelled): cancelled.
-  3. A ``running`` job whose every task is terminal — the dispatcher's last step was lost:
+  4. A ``running`` job whose every task is terminal — the dispatcher's last step was lost:
      ended once, through ``dispatch.maybe_finish_job``.
 
-``resume_interrupted`` is for a restart of the local stack, whose queues are gone: it
-sends every queued task again and every running task (its worker stopped with the
-stack) as its next attempt, as SQS would have redelivered it.
+``resume_interrupted`` is for a restart of the local stack, whose queues are gone: the
+same repairs with nothing left to wait for, so every queued task is sent again and every
+running task (its worker stopped with the stack) as its next attempt.
 
 Reads: the sparse status index (GSI5) for old queued/running tasks and for running
 jobs — key queries, never a table scan — plus one consistent read per candidate.
@@ -28,11 +35,13 @@ from typing import Any
 
 from jobmanager.aws import artifacts, bus
 from jobmanager.config import get_config
+from jobmanager.domain.events import Source
 from jobmanager.domain.ids import iso_from_millis, now_iso
 from jobmanager.store.events_table import EventStore, get_event_store
 
 from . import dispatch
 from .cancellation import cancel_task
+from .dead_letters import FAILED, fail_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +50,18 @@ _TERMINAL_COUNTERS = ("completedCount", "failedCount", "skippedCount", "cancelle
 
 @dataclass
 class Report:
-    resent: list[str] = field(default_factory=list)  # "jobId/taskId"
+    resent: list[str] = field(default_factory=list)  # "jobId/taskId": queued, sent again
+    resumed: list[str] = field(default_factory=list)  # running, lost: sent as the next attempt
+    failed: list[str] = field(default_factory=list)  # running, lost at its last attempt
     cancelled: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)  # job ids
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"resent": self.resent, "cancelled": self.cancelled, "finished": self.finished}
+        return {"resent": self.resent, "resumed": self.resumed, "failed": self.failed, "cancelled": self.cancelled,
+                "finished": self.finished}
+
+    def __bool__(self) -> bool:
+        return any(self.to_dict().values())
 
 
 def reconcile(*, tenant_ids: list[str] | None = None, now: datetime | None = None,
@@ -60,28 +75,14 @@ def reconcile(*, tenant_ids: list[str] | None = None, now: datetime | None = Non
     report = Report()
     for tenant_id in tenant_ids or cfg.health_check_tenants or (cfg.tenant_id,):
         _reconcile_tenant(store, tenant_id, cutoff=cutoff, report=report)
-    if report.resent or report.cancelled or report.finished:
-        log.warning("reconciler: re-sent %s, cancelled %s, ended jobs %s", report.resent, report.cancelled,
-                    report.finished)
+    if report:
+        log.warning("reconciler: %s", ", ".join(f"{what} {names}" for what, names in report.to_dict().items() if names))
     return report.to_dict()
 
 
 def resume_interrupted(*, tenant_ids: list[str], store: EventStore | None = None) -> dict[str, list[str]]:
-    """After a restart that lost every queue: re-send queued tasks, send running tasks of
-    running jobs as attempt n+1, then reconcile (jobs that ended unannounced)."""
-    store = store or get_event_store()
-    resumed: list[str] = []
-    now = iso_from_millis(int(datetime.now(UTC).timestamp() * 1000))
-    for tenant_id in tenant_ids:
-        for entry in store.active_tasks(tenant_id, "running", before=now):
-            task = store.get_task(entry["jobId"], entry["taskId"])
-            job = store.get_job(entry["jobId"], consistent=True)
-            if task and job and task["status"] == "running" and job["status"] == "running":
-                # The worker dedups by requestId + attempt: the next attempt is a new run.
-                dispatch.send_messages(store, job, [{**task, "attempt": int(task.get("attempt") or 1) + 1}])
-                resumed.append(f"{task['jobId']}/{task['taskId']}")
-    report = reconcile(tenant_ids=tenant_ids, stale_after_seconds=0, store=store)
-    return {**report, "resumed": resumed}
+    """After a restart that lost every queue: reconcile with nothing left to wait for."""
+    return reconcile(tenant_ids=tenant_ids, stale_after_seconds=0, store=store)
 
 
 def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report: Report) -> None:
@@ -111,11 +112,15 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
 
     for entry in store.active_tasks(tenant_id, "running", before=cutoff):
         job = job_of(entry["jobId"])
-        if not job or job["status"] != "cancelled":
-            continue  # a running task in a running job is the health check's business
+        if not job or job["status"] not in ("running", "cancelled"):
+            continue
         task = store.get_task(entry["jobId"], entry["taskId"])
-        if task and task["status"] in ("queued", "running") and (task.get("lastHeartbeatAt") or "") < cutoff:
+        if not task or task["status"] not in ("queued", "running") or _last_sign_of_life(task) >= cutoff:
+            continue
+        if job["status"] == "cancelled":
             _cancel(store, job, task, task["status"], report)
+        elif task["status"] == "running":
+            _take_over(store, job, task, report)
 
     cursor = None
     while True:
@@ -130,6 +135,29 @@ def _reconcile_tenant(store: EventStore, tenant_id: str, *, cutoff: str, report:
         cursor = page.next_cursor
         if not cursor:
             return
+
+
+def _last_sign_of_life(task: dict[str, Any]) -> str:
+    return max(task.get("lastHeartbeatAt") or "", task.get("startedAt") or "", task.get("sentAt") or "")
+
+
+def _take_over(store: EventStore, job: dict[str, Any], task: dict[str, Any], report: Report) -> None:
+    """Case 2: a running task whose worker and message are both gone."""
+    name = f"{task['jobId']}/{task['taskId']}"
+    attempt = int(task.get("attempt") or 1)
+    limit = min(int(task.get("maxAttempts") or 3), get_config().max_message_retries)
+    if attempt < limit:
+        # The worker dedups by requestId + attempt: the next attempt is a new run. Marked
+        # sent, so that the next reconcile leaves it to the queue for another while.
+        dispatch.send_messages(store, job, [{**task, "attempt": attempt + 1}])
+        store.mark_sent(task["jobId"], [(task["taskId"], task["requestId"])], now=now_iso())
+        report.resumed.append(name)
+        return
+    error = {"message": f"attempt {attempt} of {limit} was lost: its worker stopped reporting and its message "
+                        f"did not come back", "kind": "lost", "retryable": False}
+    body = {"jobId": task["jobId"], "taskId": task["taskId"], "requestId": task["requestId"], "attempt": attempt}
+    if fail_dead_letter(body, store=store, error=error, source=Source.HEALTH_CHECK) == FAILED:
+        report.failed.append(name)
 
 
 def _attempt_claimed(task: dict[str, Any]) -> bool:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 from jobmanager.aws import slack
 from jobmanager.config import get_config
-from tests.helpers import set_env
+from tests.helpers import free_port, set_env
 
 from .conftest import CHANNEL, TOKEN
 
@@ -25,9 +24,7 @@ def test_a_message_reaches_the_channel_with_the_bot_token(fake_slack):
 
 
 def test_slack_unreachable_is_a_failed_result_not_an_exception(caplog):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     notifier = slack.SlackNotifier(token=TOKEN, channel=CHANNEL, base_url=f"http://127.0.0.1:{port}/api/")
 
     with caplog.at_level(logging.WARNING):

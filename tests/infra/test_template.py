@@ -129,12 +129,9 @@ def test_artifacts_bucket_exists(outputs: dict[str, str], client: ClientFactory)
 
 def test_exports_have_the_seed_names(stage: str, outputs: dict[str, str], client: ClientFactory) -> None:
     # Other tests' stacks share the emulator, and moto lists some of their exports without a
-    # value (resources it can't create): read only this stack's.
-    exports = {
-        e["Name"]: e.get("Value")
-        for e in client("cloudformation").list_exports()["Exports"]
-        if e["Name"].endswith(f"-{stage}")
-    }
+    # value (resources it can't create): read only this stack's, from every page (100 a page).
+    pages = client("cloudformation").get_paginator("list_exports").paginate()
+    exports = {e["Name"]: e.get("Value") for page in pages for e in page["Exports"] if e["Name"].endswith(f"-{stage}")}
     expected = {
         "queue-url": "TaskQueueUrl", "queue-arn": "TaskQueueArn",
         "dlq-url": "TaskDLQUrl", "dlq-arn": "TaskDLQArn",

@@ -1,11 +1,15 @@
 """The reconciler repairs what a lost message or a lost step left behind: a queued task
 whose message is gone is sent again (same requestId and attempt; its Task Queued stays
-one event), a job whose every task ended but whose end was lost is ended once, and a
-task still queued in a cancelled job is cancelled. Run again, it does nothing more."""
+one event); a running task whose worker and message are both gone is sent as its next
+attempt, or failed for good if that was its last; a job whose every task ended but whose
+end was lost is ended once; a task still queued in a cancelled job is cancelled. Run
+again, it does nothing more. A slow task whose worker keeps reporting is left alone."""
 
 from __future__ import annotations
 
 import json
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 
 from jobmanager.domain.ids import now_iso
@@ -18,9 +22,15 @@ from jobmanager.aws.clients import client
 from lambdas import reconciler
 from tests.helpers import run_as_worker, take_task_messages
 
-from .harness import NOOP, job_status, of_type, sequence, settled_log, stop_when_job, wait_until
+from .harness import (GATED, NOOP, SLEEP_ON_FIRST_ATTEMPT, job_status, kill_group_of, of_type, sequence, settled_log,
+                      stop_when_job, task_status, wait_until)
 
 LATER = timedelta(minutes=16)  # past RECONCILE_AFTER_MINUTES (15)
+
+
+def repairs(**done: list[str]) -> dict[str, list[str]]:
+    """A reconciler's report: what it did, nothing else."""
+    return {"resent": [], "resumed": [], "failed": [], "cancelled": [], "finished": [], **done}
 
 
 def peek(queue_url: str) -> list[dict]:
@@ -42,10 +52,10 @@ def test_a_queued_task_whose_message_was_lost_is_sent_again_and_runs_once(tenant
     sent_before = store.get_task(job_id, "a")["sentAt"]
 
     # When the reconciler runs before the task is overdue, it leaves it alone
-    assert reconcile(tenant_ids=[tenant]) == {"resent": [], "cancelled": [], "finished": []}
+    assert reconcile(tenant_ids=[tenant]) == repairs()
     # ... and once it is overdue, it sends it again, as the same request and attempt
     report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
-    assert report == {"resent": [f"{job_id}/a"], "cancelled": [], "finished": []}
+    assert report == repairs(resent=[f"{job_id}/a"])
     (again,) = peek(queue_url)
     assert (again["requestId"], again["attempt"]) == (lost["requestId"], lost["attempt"])
     assert store.get_task(job_id, "a")["sentAt"] > sent_before
@@ -74,7 +84,7 @@ def test_a_queued_task_taken_by_a_worker_that_vanished_before_starting_is_sent_a
 
     # When the reconciler finds it overdue, then it sends attempt 2 (a copy of attempt 1 would be dropped)
     report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
-    assert report == {"resent": [f"{job_id}/a"], "cancelled": [], "finished": []}
+    assert report == repairs(resent=[f"{job_id}/a"])
     (again,) = peek(queue_url)
     assert (again["requestId"], again["attempt"]) == (lost["requestId"], 2)
 
@@ -107,8 +117,8 @@ def test_a_job_whose_end_was_lost_is_ended_once(tenant, make_queue, runner, monk
     report = reconciler.handler({"tenants": [tenant]})
 
     # Then the job is completed, announced once, and a second run changes nothing
-    assert report == {"resent": [], "cancelled": [], "finished": [job_id]}
-    assert reconciler.handler({"tenants": [tenant]}) == {"resent": [], "cancelled": [], "finished": []}
+    assert report == repairs(finished=[job_id])
+    assert reconciler.handler({"tenants": [tenant]}) == repairs()
     runner.drain()
     events = settled_log(runner, job_id)
     assert job_status(job_id) == "completed"
@@ -131,9 +141,103 @@ def test_a_task_left_queued_in_a_cancelled_job_is_cancelled(tenant, make_queue, 
     report = reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)
 
     # Then the task is cancelled (and announced) rather than sent again
-    assert report == {"resent": [], "cancelled": [f"{job_id}/a"], "finished": []}
+    assert report == repairs(cancelled=[f"{job_id}/a"])
     assert take_task_messages() == []
     runner.drain()
     assert sequence(settled_log(runner, job_id), "a") == ["Task Queued", "Task Cancelled"]
     assert store.get_job(job_id, consistent=True)["cancelledCount"] == 1
     assert reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER)["cancelled"] == []
+
+
+def lose_the_running_task(tenant, make_queue, workers, orphans, tmp_path, *, max_attempts: int) -> tuple[str, str]:
+    """A job a → b whose a is running on a worker that is then SIGKILLed, its message
+    purged with it: nothing will ever bring a back but the reconciler. Returns the job
+    id and the queue."""
+    queue_url = make_queue()
+    for name, command in (("rel-sleep-first", SLEEP_ON_FIRST_ATTEMPT), ("rel-noop", NOOP)):
+        task_definitions.put_task_definition(tenant_id=tenant, name=name, body={
+            "kind": "command", "command": command, "maxAttempts": max_attempts})
+    pidfile = tmp_path / "a.pid"
+    orphans.append(pidfile)
+    job_id = jobs.create_job(tenant_id=tenant, name="lost-running", tasks=[
+        TaskSpec("a", "rel-sleep-first", {"pidfile": str(pidfile)}), TaskSpec("b", "rel-noop", {}, ("a",))])["jobId"]
+    doomed = workers(queue_url)
+    doomed.wait_for_line("task started   job=" + job_id)
+    wait_until(lambda: pidfile.exists() and pidfile.read_text(), timeout=30, what="a's command to start")
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+    kill_group_of(pidfile)
+    client("sqs").purge_queue(QueueUrl=queue_url)
+    wait_until(lambda: task_status(job_id, "a") == "running", timeout=30, what="a to be running")
+    return job_id, queue_url
+
+
+def test_a_running_task_whose_worker_and_message_are_lost_is_sent_as_its_next_attempt(
+        tenant, make_queue, runner, workers, orphans, tmp_path):
+    # Given a running task whose worker died and whose message is gone
+    job_id, queue_url = lose_the_running_task(tenant, make_queue, workers, orphans, tmp_path, max_attempts=3)
+    store = get_event_store()
+    started = store.get_task(job_id, "a")
+
+    # When the reconciler runs before it is overdue, it leaves it alone (a slow task is not a lost one)
+    assert reconcile(tenant_ids=[tenant]) == repairs()
+    # ... and once it is overdue, it sends it as its next attempt, under the same request
+    assert reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + LATER) == repairs(resumed=[f"{job_id}/a"])
+    (again,) = peek(queue_url)
+    assert (again["requestId"], again["attempt"]) == (started["requestId"], 2)
+    # ... once: right after, the task is left to the queue
+    assert reconcile(tenant_ids=[tenant], now=datetime.now(UTC) + timedelta(minutes=1)) == repairs()
+
+    # Then a worker runs it and the job completes, a and b each completed once
+    stop_when_job(workers(queue_url), job_id, "completed")
+    events = settled_log(runner, job_id)
+    assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Started", "Task Completed"]
+    assert sequence(events, "b") == ["Task Queued", "Task Started", "Task Completed"]
+    assert sequence(events) == ["Job Created", "Job Completed"]
+
+
+def test_a_running_task_lost_on_its_last_attempt_fails_for_good_and_says_why(
+        tenant, make_queue, runner, workers, orphans, tmp_path):
+    # Given a task that may run once, lost with its worker and its message
+    job_id, _ = lose_the_running_task(tenant, make_queue, workers, orphans, tmp_path, max_attempts=1)
+
+    # When the reconciler finds it overdue (the scheduled handler's code, twice)
+    later = datetime.now(UTC) + LATER
+    assert reconcile(tenant_ids=[tenant], now=later) == repairs(failed=[f"{job_id}/a"])
+    assert reconcile(tenant_ids=[tenant], now=later) == repairs()
+
+    # Then a failed with the reason, b was skipped, and the job failed, each announced once
+    runner.drain()
+    events = settled_log(runner, job_id)
+    assert sequence(events, "a") == ["Task Queued", "Task Started", "Task Failed"]
+    assert sequence(events, "b") == ["Task Skipped"]
+    assert sequence(events) == ["Job Created", "Job Failed"]
+    (failed,) = of_type(events, "Task Failed", "a")
+    assert failed["data"]["error"]["kind"] == "lost" and not failed["data"]["willRetry"]
+    assert "attempt 1 of 1 was lost" in failed["data"]["error"]["message"]
+    assert job_status(job_id) == "failed"
+
+
+def test_a_long_task_whose_worker_keeps_reporting_is_left_alone(tenant, make_queue, runner, workers, tmp_path):
+    # Given a task running for longer than the reconciler's patience, its worker heartbeating
+    queue_url = make_queue()
+    gate = tmp_path / "gate"
+    task_definitions.put_task_definition(tenant_id=tenant, name="rel-gated", body={"kind": "command", "command": GATED})
+    job_id = jobs.create_job(tenant_id=tenant, name="long", tasks=[TaskSpec("a", "rel-gated", {"gate": str(gate)})])[
+        "jobId"]
+    worker = workers(queue_url, VISIBILITY_EXTENSION_INTERVAL="500", VISIBILITY_EXTENSION_AMOUNT="5")
+    worker.wait_for_line(f"task started   job={job_id} task=a")
+    started = wait_until(lambda: get_event_store().get_task(job_id, "a").get("startedAt"), timeout=30,
+                         what="a's start to be recorded")
+    wait_until(lambda: (get_event_store().get_task(job_id, "a").get("lastHeartbeatAt") or "") > started,
+               timeout=30, what="a heartbeat")
+    time.sleep(6)
+
+    # When the reconciler runs with 5 s of patience: a started before that, its heartbeats since
+    report = reconcile(tenant_ids=[tenant], stale_after_seconds=5)
+
+    # Then it does nothing, and the task finishes on its worker
+    assert report == repairs(), report
+    gate.write_text("go")
+    stop_when_job(worker, job_id, "completed")
+    assert sequence(settled_log(runner, job_id), "a") == ["Task Queued", "Task Started", "Task Completed"]
