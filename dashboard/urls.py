@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 from django.views.generic import RedirectView
 
@@ -8,6 +9,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.jobs, name="jobs"),
     path("jobs/", RedirectView.as_view(pattern_name="dashboard:jobs", query_string=True)),  # a trimmed job URL
+    path("login/", login_not_required(RedirectView.as_view(pattern_name="login", query_string=True))),  # guessed
     path("jobs/<str:job_id>/", views.job, name="job"),
     path("jobs/<str:job_id>/cancel/", actions.cancel_job, name="job-cancel"),
     path("jobs/<str:job_id>/add-tasks/", actions.add_tasks, name="job-add-tasks"),

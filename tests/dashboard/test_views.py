@@ -46,6 +46,11 @@ def test_login_page_renders_a_form(client, db):
     assert b'name="username"' in response.content and b'name="password"' in response.content
 
 
+def test_a_guessed_dashboard_login_url_leads_to_the_login_page(client, db):
+    response = client.get("/dashboard/login/?next=/dashboard/")
+    assert response.status_code == 302 and response["Location"] == reverse("login") + "?next=/dashboard/"
+
+
 def test_jobs_list_shows_the_job_with_progress(ops_client, rule_runner):
     job = new_job("nightly-report")
 
