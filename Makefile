@@ -1,6 +1,9 @@
 # The two commands of the README: `make run` and `make test`. Each sets everything up.
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
+# Test processes (pytest-xdist, a file at a time); PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: help setup run test test-fast browser lint clean package deploy soak bench
 
@@ -14,14 +17,14 @@ run: setup ## Run the whole stack locally (emulated AWS) and the example job; Ct
 	@$(PY) manage.py run_local
 
 test: setup browser ## What CI runs: the whole test suite, cfn-lint, and the Lambda package (zappa package prod)
-	@$(PY) -m pytest
+	@$(PYTEST)
 	@echo "==> cfn-lint infra/*.yaml"
 	@$(MAKE) --no-print-directory lint
 	@echo "==> zappa package prod"
 	@$(MAKE) --no-print-directory package
 
 test-fast: setup ## Run the tests without the browser ones
-	@$(PY) -m pytest -m "not browser"
+	@$(PYTEST) -m "not browser"
 
 browser: ## Install Debian's Chromium for the browser tests (needs root; skipped otherwise)
 	@scripts/install-browser.sh
