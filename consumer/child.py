@@ -10,6 +10,10 @@ processes the CLI starts in sessions of their own (see ``processes``).
 
 The child talks back over a one-way pipe: ``("progress", {...})`` any number of times,
 then exactly one ``("ok", TaskResult)`` or ``("error", {message, kind, retryable, details})``.
+The worker holds the pipe's only read end, so the child also learns from it that the
+worker is gone (SIGKILL, a crash, a stop that could not wait): it then ends everything the
+task started and exits. SQS hands the task to another worker as its next attempt, and
+the dead worker's run must not go on beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
+import threading
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from typing import Any
@@ -33,6 +39,9 @@ PRELOAD = ["consumer.child", "consumer.executors.command", "consumer.executors.a
 # executor hands them to the CLI (and the command executor drops them itself).
 _WORKER_ONLY_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL",
                         "DJANGO_SECRET_KEY")
+
+# Once the worker is gone: SIGTERM to the task's processes, this long to stop, then SIGKILL.
+WORKER_GONE_GRACE = 2.0
 
 _context: ForkServerContext | None = None
 
@@ -54,17 +63,34 @@ def child_main(run: TaskRun, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in _WORKER_ONLY_SECRETS:
         os.environ.pop(name, None)
+    # A copy of the write end of its own: closing ``conn`` at the end must not look like a lost worker.
+    threading.Thread(target=_end_with_the_worker, args=(os.dup(conn.fileno()),), name="worker-watch",
+                     daemon=True).start()
     try:
-        result = execute(run, on_progress=lambda data: conn.send(("progress", data)))
-        conn.send(("ok", result))
-    except BaseException as exc:  # everything becomes a classified, redacted error
-        error = classify(exc)
-        conn.send(("error", {"message": error.message, "kind": error.kind, "retryable": error.retryable,
-                             "details": _plain(error.details)}))
+        try:
+            message: tuple[str, Any] = ("ok", execute(run, on_progress=lambda data: conn.send(("progress", data))))
+        except BaseException as exc:  # everything becomes a classified, redacted error
+            error = classify(exc)
+            message = ("error", {"message": error.message, "kind": error.kind, "retryable": error.retryable,
+                                 "details": _plain(error.details)})
+        conn.send(message)
+    except OSError:  # the worker is gone (a broken pipe): nobody to tell, and the watch ends this process
+        pass
     finally:
         conn.close()
         # Nothing a task started outlives it (a tool's background job, a detached shell).
         end_tree(os.getpid(), grace=0, include_root=False)
+
+
+def _end_with_the_worker(fd: int) -> None:
+    """Wait until the pipe has no reader (Linux reports POLLERR on the write end once the
+    worker's end is closed: the worker is gone), then end the task's tree and this process."""
+    poller = select.poll()
+    poller.register(fd, select.POLLERR)
+    while not poller.poll():
+        pass
+    end_tree(os.getpid(), grace=WORKER_GONE_GRACE, include_root=False)
+    os._exit(1)
 
 
 def _plain(details: dict[str, Any]) -> dict[str, Any]:

@@ -241,13 +241,15 @@ class LocalStack:
                 on_tick()
 
     def stop_all(self, runner: Any = None) -> None:
-        self.say("stopping: workers finish their running tasks first (Ctrl-C again to force)")
+        self.say(f"stopping: workers finish their running tasks first, for up to {WORKER_STOP_WAIT} s (Ctrl-C "
+                 "again to force); a task still running then is stopped, and runs again as its next attempt "
+                 "on the next start")
         order = [c for c in self.children if c.name.startswith("worker")] + [c for c in self.children if c.name == "web"]
         for child in order:
             if child.proc.poll() is None:
                 child.proc.send_signal(child.stop_signal)
         for child in order:
-            _wait_or_kill(child, timeout=30 if child.name.startswith("worker") else 10)
+            _wait_or_kill(child, timeout=WORKER_STOP_WAIT if child.name.startswith("worker") else 10)
         if runner is not None:
             runner.stop()
         if self.env:  # the emulator is still up: keep what it holds for the next run
@@ -258,6 +260,11 @@ class LocalStack:
                 child.proc.send_signal(signal.SIGTERM)
                 _wait_or_kill(child, timeout=10)
         self.say("stopped")
+
+
+# A worker's warm stop, at most: then it is killed, and its tasks' processes end with it
+# (consumer/child.py), to run again on the next start.
+WORKER_STOP_WAIT = 30
 
 
 def _wait_or_kill(child: Child, *, timeout: float) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.processes import alive
 from jobmanager.domain.ids import parse_iso
 from jobmanager.domain.model import TaskSpec
 from jobmanager.services import health, jobs, task_definitions
@@ -90,7 +91,8 @@ def test_killed_worker_goes_critical_then_overtime_with_one_alert_each(tenant, s
         # When the worker is killed (no goodbye: no Task Failed, no more heartbeats)
         doomed.process.send_signal(signal.SIGKILL)
         doomed.process.wait(10)
-        os.killpg(os.getpgid(int(pidfile.read_text())), signal.SIGKILL)  # the host is gone, its task with it
+        # ... its task's process ends with it (consumer/child.py), as it would with the host
+        wait_until(lambda: not alive(int(pidfile.read_text())), timeout=15, what="the task's process to end")
     finally:
         if doomed.process.poll() is None:
             doomed.process.kill()

@@ -19,7 +19,7 @@ from jobmanager.domain.model import TaskSpec
 from jobmanager.services import dispatch, jobs, task_definitions
 from jobmanager.store.events_table import get_event_store
 
-from .harness import (NOOP, SLEEP_ON_FIRST_ATTEMPT, job_log, job_status, of_type, sequence, settled_log,
+from .harness import (NOOP, SLEEP_ON_FIRST_ATTEMPT, job_log, job_status, of_type, pid_alive, sequence, settled_log,
                       task_status, wait_until)
 
 
@@ -42,6 +42,8 @@ def test_a_killed_workers_task_is_redelivered_as_the_next_attempt_and_completes_
     wait_until(lambda: pidfile.exists() and pidfile.read_text(), timeout=30, what="a's command to start")
     doomed.process.send_signal(signal.SIGKILL)
     doomed.wait(timeout=10)
+    # ... its task's process ends with it: the next attempt won't run beside a leftover of this one
+    wait_until(lambda: not pid_alive(int(pidfile.read_text())), timeout=15, what="attempt 1's process to end")
     assert "Task Heartbeat" not in {e["eventType"] for e in job_log(job_id)}
     (first_start,) = wait_until(lambda: of_type(job_log(job_id), "Task Started", "a"), timeout=30,
                                 what="attempt 1's Task Started in the log")
