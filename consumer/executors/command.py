@@ -4,6 +4,7 @@ anything else fails for good with the exit code and the tail of stderr."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -93,6 +94,14 @@ def run_command(run: TaskRun, *, timeout: float | None = None) -> TaskResult:
     except PermissionError as exc:
         raise TaskExecutionError(f"command not executable: {argv[0]!r} ({exc.strerror})", retryable=False,
                                  kind="command_not_found") from None
+    except OSError as exc:
+        if exc.errno != errno.E2BIG:
+            raise
+        longest = max(len(arg.encode()) for arg in argv)
+        raise TaskExecutionError(
+            f"the command line is too long for the OS ({exc.strerror}; its longest argument is {longest} bytes, "
+            f"Linux takes at most 131072 per argument): read large inputs from the $JOBMANAGER_CONTEXT file instead",
+            retryable=False, kind="argv_too_long") from None
     code = completed.returncode
     if code == 0:
         size = run.stdout_file.stat().st_size

@@ -60,7 +60,7 @@ def create_job(
     definitions = definitions or get_task_definition_store()
     tasks = list(tasks)
     if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
-        raise ValidationFailed("Idempotency-Key must be 1-255 printable ASCII characters",
+        raise ValidationFailed("Idempotency-Key must be 1-255 printable ASCII characters, without spaces",
                                details={"field": "Idempotency-Key"})
     _check_size(tasks, metadata)
     known = definitions.get_many({t.task_definition for t in tasks})

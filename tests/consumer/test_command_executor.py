@@ -149,3 +149,13 @@ def test_a_definition_without_a_command_is_a_permanent_error(make_run):
         run_command(make_run(command=()))
 
     assert (caught.value.retryable, caught.value.kind) == (False, "definition")
+
+
+def test_an_argument_too_long_for_the_os_is_a_permanent_error_that_says_what_to_do(make_run):
+    run = make_run(command=("echo", "{input.big}"), task_input={"big": "x" * 200_000})
+
+    with pytest.raises(TaskExecutionError) as caught:
+        run_command(run)
+
+    assert (caught.value.retryable, caught.value.kind) == (False, "argv_too_long")
+    assert "200000 bytes" in caught.value.message and "$JOBMANAGER_CONTEXT" in caught.value.message
