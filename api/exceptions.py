@@ -19,14 +19,27 @@ from jobmanager.domain.redaction import redact_obj
 log = logging.getLogger(__name__)
 
 
-def _first_message(details) -> str:
+def _by_index(details):
+    """DRF reports a list's items as a list of error dicts (``{}`` for each valid item), or
+    as a dict keyed by int: either way, only the items in error, keyed ``"1"``."""
+    if isinstance(details, dict):  # DRF keys a list's items by int; JSON will make them strings anyway
+        return {str(field): _by_index(value) for field, value in details.items()}
+    if isinstance(details, list) and details and all(isinstance(item, dict) for item in details):
+        return {str(index): _by_index(item) for index, item in enumerate(details) if item}
+    return details
+
+
+def _first_message(details, path: str = "") -> str:
+    """The first error, after the path to its field: ``tasks[1].taskId: Not a valid string.``"""
     if isinstance(details, dict):
         for field, value in details.items():
-            inner = _first_message(value)
-            return f"{field}: {inner}" if field != "non_field_errors" else inner
+            if field == "non_field_errors":
+                return _first_message(value, path)
+            name = f"{path}[{field}]" if field.isdigit() else f"{path}.{field}" if path else field
+            return _first_message(value, name)
     if isinstance(details, list) and details:
-        return _first_message(details[0])
-    return str(details)
+        return _first_message(details[0], path)
+    return f"{path}: {details}" if path else str(details)
 
 
 def exception_handler(exc, context):
@@ -35,8 +48,9 @@ def exception_handler(exc, context):
             log.error("service error: %s", exc.message)
         return Response(redact_obj(exc.as_dict()), status=exc.status_code)
     if isinstance(exc, exceptions.ValidationError):
+        details = _by_index(exc.detail)
         return Response(
-            {"message": "invalid request: " + _first_message(exc.detail), "code": "invalid", "details": exc.detail},
+            {"message": "invalid request: " + _first_message(details), "code": "invalid", "details": details},
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, RequestDataTooBig):

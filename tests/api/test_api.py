@@ -441,3 +441,18 @@ def test_a_1000_task_job_over_400_kb_is_stored_and_paged_through(api):
     # Then every task comes back exactly once
     assert pages == 4 and sorted(seen) == [t["taskId"] for t in tasks]
     assert body["taskCount"] == 1000
+
+
+def test_an_invalid_task_is_named_by_its_index_in_the_message_and_the_details(api):
+    # Given a job whose second task has a number for its id (its first is valid)
+    before = job_count()
+    body = job_body([DIAMOND[0], {"taskId": 1, "taskDefinition": "noop"}])
+
+    # When it is posted
+    response = api.post("/jobs", body, format="json")
+
+    # Then the 400 points at that task's field, the valid one is not mentioned, and nothing is written
+    assert response.status_code == 400
+    assert response.json()["message"] == "invalid request: tasks[1].taskId: Not a valid string."
+    assert response.json()["details"] == {"tasks": {"1": {"taskId": ["Not a valid string."]}}}
+    assert job_count() == before
